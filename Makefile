@@ -1,0 +1,40 @@
+# asl-dist-train: build, test and demo entry points. `make test` and `make demo` work on a fresh Debian machine:
+# they install the native packages first (as root), then build in release mode (debug builds are 10-100x slower
+# on the numeric loops the tests exercise).
+
+APT_PACKAGES := pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools \
+	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg libopencv-dev
+SWIFT_BUILD := swift build -c release
+BIN := .build/release
+# mpirun refuses to start as root unless told twice; CI and containers run as root.
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+
+.PHONY: deps build test unit-test mpi-test demo bench clean
+
+# Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT_BUILD)
+
+unit-test: build
+	swift test -c release
+
+mpi-test: build
+	bash Tests/mpi/run-mpi-tests.sh $(BIN)
+
+test: unit-test mpi-test
+
+demo: build
+	$(BIN)/asl-dist-train --version
+
+clean:
+	rm -rf .build

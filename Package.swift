@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+// asl-dist-train: data-parallel training of 3D-CNN sign-language recognizers across MPI ranks on CPUs.
+//
+// Products are split by dependency weight (as swift-nio does): NN needs only OpenBLAS, Shards needs HDF5,
+// FFmpeg and OpenCV, Distributed needs only Open MPI; the executables wire them together.
+import PackageDescription
+
+let package = Package(
+    name: "asl-dist-train",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "asl-dist-train", targets: ["asl-dist-train"]),
+        .executable(name: "asl-shards", targets: ["asl-shards"]),
+        .executable(name: "asl-predict", targets: ["asl-predict"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "Shards", targets: ["Shards"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C system libraries. Each carries a shim header that wraps the macros Swift cannot import.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        // OpenCV is C++: COpenCV only carries its pkg-config flags, CVBridge is the extern "C" face Swift sees.
+        .systemLibrary(name: "COpenCV", pkgConfig: "opencv4",
+                       providers: [.apt(["libopencv-dev"])]),
+        .target(name: "CVBridge", dependencies: ["COpenCV"]),
+
+        // Small pieces shared by every module: seeded RNG, atomic files, timing, terminal progress.
+        .target(name: "Support"),
+
+        // Tensors, layers with hand-written backward, models, losses, optimizers, weights. No MPI.
+        .target(name: "NN", dependencies: ["COpenBLAS", "Support"]),
+        // HDF5 shard format, decoding, crops, augmentation, loader. No MPI, no model.
+        .target(name: "Shards", dependencies: ["CHDF5", "CFFmpeg", "CVBridge", "Support"]),
+        // Open MPI communicator, gradient buckets, SyncBN reducer, watchdog. No model knowledge.
+        .target(name: "Distributed", dependencies: ["CMPI", "Support"]),
+
+        // The commands, wiring the four modules together.
+        .target(name: "Launcher", dependencies: [
+            "NN", "Shards", "Distributed", "Support", "COpenBLAS", "CHDF5", "CFFmpeg", "CVBridge",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/Launcher/Core"),
+        .executableTarget(name: "asl-dist-train", dependencies: ["Launcher"],
+                          path: "Sources/Launcher/asl-dist-train"),
+        .executableTarget(name: "asl-shards", dependencies: ["Launcher"],
+                          path: "Sources/Launcher/asl-shards"),
+        .executableTarget(name: "asl-predict", dependencies: ["Launcher"],
+                          path: "Sources/Launcher/asl-predict"),
+
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
+    ],
+    // Swift 5 mode: the numeric kernels share raw buffers across worker threads by design (disjoint ranges),
+    // which Swift 6's strict checking cannot express without copying.
+    swiftLanguageModes: [.v5]
+)
