@@ -56,6 +56,8 @@ let package = Package(
         .executableTarget(name: "asl-predict", dependencies: ["Launcher"],
                           path: "Sources/Launcher/asl-predict"),
 
+        .testTarget(name: "NNTests", dependencies: ["NN", "Support"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", "Support"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
     ],
