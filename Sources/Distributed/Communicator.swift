@@ -37,6 +37,20 @@ public struct CommunicatorError: Error, CustomStringConvertible {
     }
 }
 
+/// Some rank did not reach a collective in time, or reached a different step.
+public struct StallError: Error, CustomStringConvertible {
+    public let rank: Int
+    public let label: String
+    public let step: Int64
+    public let missingRanks: [Int]
+    public let detail: String
+    public var description: String {
+        let who = missingRanks.map(String.init).joined(separator: ", ")
+        return "rank \(rank): stalled at '\(label)' (step \(step)): "
+            + (missingRanks.isEmpty ? detail : "rank(s) \(who) missing; \(detail)")
+    }
+}
+
 /// A non-blocking allreduce in flight. The buffer it was started on must stay alive and untouched until
 /// `test()` returns true or `wait()` returns.
 public protocol PendingAllreduce: AnyObject {
@@ -67,6 +81,10 @@ public protocol Communicator: AnyObject {
     func allgather<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws
     /// Starts an in-place allreduce of `buffer` and returns at once.
     func startAllreduce<T: CommScalar>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp) throws -> PendingAllreduce
+    /// Checks that every rank reaches the same point (`label`, `step`) within `timeout` seconds. Rank 0 collects
+    /// an arrival message from every rank and then releases them; when a rank is missing at the deadline, rank 0
+    /// throws a `StallError` naming it (and a rank waiting for rank 0 names rank 0).
+    func arrive(at label: String, step: Int64, timeout: Double) throws
     /// Ends the whole job at once with `code` (every rank, not only this one). Used after an error on one rank,
     /// so that the others never wait forever in a collective.
     func abort(code: Int32) -> Never

@@ -89,6 +89,63 @@ public final class MPICommunicator: Communicator {
         return pending
     }
 
+    public func arrive(at label: String, step: Int64, timeout: Double) throws {
+        let tag: Int32 = 0x5A11
+        let deadline = Date().addingTimeInterval(timeout)
+        var mine: [Int64] = [step]
+        if rank == 0 {
+            var steps = [Int64](repeating: -1, count: size)
+            var requests = [MPI_Request?](repeating: cmpi_request_null(), count: size)
+            try steps.withUnsafeMutableBufferPointer { buf in
+                for r in 1..<size {
+                    try check(MPI_Irecv(buf.baseAddress! + r, 1, cmpi_int64(), Int32(r), tag, world, &requests[r]), "MPI_Irecv")
+                }
+                var arrived = [Bool](repeating: false, count: size)
+                arrived[0] = true
+                while !arrived.allSatisfy({ $0 }) {
+                    for r in 1..<size where !arrived[r] {
+                        var flag: Int32 = 0
+                        try check(MPI_Test(&requests[r], &flag, cmpi_status_ignore()), "MPI_Test")
+                        arrived[r] = flag != 0
+                    }
+                    if arrived.allSatisfy({ $0 }) { break }
+                    if Date() > deadline {
+                        let missing = (0..<size).filter { !arrived[$0] }
+                        throw StallError(rank: 0, label: label, step: step, missingRanks: missing,
+                                         detail: "no arrival after \(timeout) s (--stall-timeout); aborting the job")
+                    }
+                    usleep(200)
+                }
+            }
+            if let r = (1..<size).first(where: { steps[$0] != step }) {
+                throw StallError(rank: 0, label: label, step: step, missingRanks: [],
+                                 detail: "rank \(r) arrived at step \(steps[r]) instead: ranks disagree on the schedule")
+            }
+            var sends = [MPI_Request?](repeating: cmpi_request_null(), count: size)
+            for r in 1..<size {
+                try check(MPI_Isend(&mine, 1, cmpi_int64(), Int32(r), tag, world, &sends[r]), "MPI_Isend")
+            }
+            for r in 1..<size { try check(MPI_Wait(&sends[r], cmpi_status_ignore()), "MPI_Wait") }
+        } else {
+            var send: MPI_Request? = cmpi_request_null()
+            var receive: MPI_Request? = cmpi_request_null()
+            var go: [Int64] = [-1]
+            try check(MPI_Isend(&mine, 1, cmpi_int64(), 0, tag, world, &send), "MPI_Isend")
+            try check(MPI_Irecv(&go, 1, cmpi_int64(), 0, tag, world, &receive), "MPI_Irecv")
+            var flag: Int32 = 0
+            while flag == 0 {
+                try check(MPI_Test(&receive, &flag, cmpi_status_ignore()), "MPI_Test")
+                if flag != 0 { break }
+                if Date() > deadline {
+                    throw StallError(rank: rank, label: label, step: step, missingRanks: [0],
+                                     detail: "rank 0 did not release the ranks after \(timeout) s (--stall-timeout)")
+                }
+                usleep(200)
+            }
+            try check(MPI_Wait(&send, cmpi_status_ignore()), "MPI_Wait")
+        }
+    }
+
     public func abort(code: Int32) -> Never {
         MPI_Abort(world, code)
         // MPI_Abort does not return when the runtime works; if it did, end this process at least.

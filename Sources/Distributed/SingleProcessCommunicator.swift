@@ -29,6 +29,9 @@ public final class SingleProcessCommunicator: Communicator {
         CompletedAllreduce()
     }
 
+    public func arrive(at label: String, step: Int64, timeout: Double) throws {}
+
+    /// Ends the process: with one rank, the process is the job.
     public func abort(code: Int32) -> Never {
         Foundation.exit(code)
     }

@@ -42,6 +42,19 @@ for np in 2 4; do
     fi
 done
 
+# A rank that stops arriving is named by rank 0 after --stall-timeout, and the job ends.
+start=$(date +%s)
+timeout 60 mpirun -np 3 --oversubscribe "$BIN/asl-dist-train" comm-check --stall-rank 2 --stall-timeout 2 \
+    >"$log/out" 2>"$log/err"
+rc=$?; elapsed=$(( $(date +%s) - start ))
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $elapsed -le 20 ] && grep -q "rank(s) 2 missing" "$log/err"; then
+    pass "the watchdog names a stalled rank and ends the job (exit $rc after ${elapsed}s)"
+else
+    fail "the watchdog names a stalled rank and ends the job (exit $rc after ${elapsed}s)" "$log/out" "$log/err"
+fi
+
+expect_ok "allreduce-bench runs on 2 ranks" mpirun -np 2 "$BIN/asl-dist-train" allreduce-bench --max-bytes 1048576
+
 rm -rf "$log"
 echo "mpi: $passed passed, $failed failed"
 [ $failed -eq 0 ]

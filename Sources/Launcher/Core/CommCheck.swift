@@ -15,6 +15,12 @@ public struct CommCheck: ParsableCommand {
     @Option(help: "Elements in the large allreduce.")
     var count: Int = 1_000_003
 
+    @Option(help: "Make this rank sleep before the arrival check (tests the stall watchdog).")
+    var stallRank: Int?
+
+    @Option(help: "Seconds the arrival check waits for every rank.")
+    var stallTimeout: Double = 30
+
     public init() {}
 
     public func run() throws {
@@ -59,6 +65,27 @@ public struct CommCheck: ParsableCommand {
             try pending.wait()
             let expected = Float(n * (n + 1) / 2)
             expect(big.allSatisfy { $0 == expected }, "non-blocking allreduce of \(count) floats")
+
+            // Bucketed gradient averaging, overlapped and deterministic: rank r holds r+1 (times the element's index
+            // parity) everywhere; the average is known in closed form. Bucket size is odd so that buckets are uneven.
+            for mode in [GradientBuckets.Mode.overlapped, .deterministic] {
+                var grad = (0..<10_001).map { Float(r + 1) * Float($0 % 2 == 0 ? 1 : -1) }
+                try grad.withUnsafeMutableBufferPointer { g in
+                    let buckets = GradientBuckets(communicator: comm, gradient: g, reducedRange: 1..<10_001,
+                                                  bucketBytes: 4 * 997, mode: mode)
+                    buckets.beginStep()
+                    // Backward reports progress from the end of the buffer downwards.
+                    for offset in stride(from: 10_001, through: 0, by: -1500) { try buckets.gradientsReady(from: offset) }
+                    try buckets.finish()
+                }
+                let mean = Float(n + 1) / 2
+                let ok = grad[0] == Float(r + 1) && (1..<grad.count).allSatisfy { abs(grad[$0] - mean * ($0 % 2 == 0 ? 1 : -1)) < 1e-5 }
+                expect(ok, "gradient buckets (\(mode)) average: first values \(grad.prefix(4))")
+            }
+
+            // Arrival check: every rank reaches step 1 (and, with --stall-rank, one of them too late).
+            if stallRank == r { Thread.sleep(forTimeInterval: stallTimeout * 3) }
+            try comm.arrive(at: "comm-check", step: 1, timeout: stallTimeout)
 
             // String broadcast, used for rank 0's decisions.
             let text = try comm.broadcast(bytes: Array("decided by rank 0 of \(n)".utf8), root: 0)
