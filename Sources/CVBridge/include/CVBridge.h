@@ -4,6 +4,7 @@
 #ifndef CVBRIDGE_H
 #define CVBRIDGE_H
 #include <stddef.h>
+#include "CVBridgePlot.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
