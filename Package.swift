@@ -18,6 +18,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML run configurations (`--config FILE`).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C system libraries. Each carries a shim header that wraps the macros Swift cannot import.
@@ -48,6 +50,7 @@ let package = Package(
         .target(name: "Launcher", dependencies: [
             "NN", "Shards", "Distributed", "Support", "COpenBLAS", "CHDF5", "CFFmpeg", "CVBridge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
         ], path: "Sources/Launcher/Core"),
         .executableTarget(name: "asl-dist-train", dependencies: ["Launcher"],
                           path: "Sources/Launcher/asl-dist-train"),

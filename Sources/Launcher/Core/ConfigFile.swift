@@ -1,0 +1,66 @@
+// Launcher: run configurations from a file (`--config FILE`, YAML or JSON). The file's keys are the long option
+// names (`batch-size: 8` or `batch_size: 8`); it is expanded into command-line arguments placed before the ones
+// typed, so that flags on the command line override the file (the last occurrence of an option wins).
+import Foundation
+import Yams
+
+public struct ConfigFileError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "config file \(path): \(reason)" }
+}
+
+public enum ConfigFile {
+    /// Replaces `--config FILE` (or `--config=FILE`) in `arguments` by the options the file sets.
+    /// `arguments` excludes the program name; a leading subcommand name stays first.
+    public static func expand(_ arguments: [String]) throws -> [String] {
+        var args = arguments
+        guard let i = args.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return args }
+        let path: String
+        if args[i] == "--config" {
+            guard i + 1 < args.count else { throw ConfigFileError(path: "", reason: "--config needs a file name") }
+            path = args[i + 1]
+            args.removeSubrange(i...i + 1)
+        } else {
+            path = String(args[i].dropFirst("--config=".count))
+            args.remove(at: i)
+        }
+        let fromFile = try options(fromFile: path)
+        // Keep a subcommand name (a first word without dashes) in front of the inserted options.
+        let insertAt = args.first.map { !$0.hasPrefix("-") } == true ? 1 : 0
+        args.insert(contentsOf: fromFile, at: insertAt)
+        return args
+    }
+
+    /// The command-line arguments a config file stands for, in the file's key order.
+    public static func options(fromFile path: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigFileError(path: path, reason: "cannot read the file")
+        }
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)  // YAML 1.2 is a superset of JSON, so .json files load too
+        } catch {
+            throw ConfigFileError(path: path, reason: "not valid YAML or JSON: \(error)")
+        }
+        guard let map = root as? [String: Any] else {
+            throw ConfigFileError(path: path, reason: "the top level must be a mapping of option names to values")
+        }
+        // Yams returns an unordered dictionary; sort for a stable expansion (each option appears once anyway).
+        var out: [String] = []
+        for key in map.keys.sorted() {
+            let flag = "--" + key.replacingOccurrences(of: "_", with: "-")
+            switch map[key] {
+            case let b as Bool:
+                if b { out.append(flag) }
+            case let list as [Any]:
+                out += [flag, list.map { "\($0)" }.joined(separator: ",")]
+            case let v?:
+                out += [flag, "\(v)"]
+            case nil:
+                break
+            }
+        }
+        return out
+    }
+}
