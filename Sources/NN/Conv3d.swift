@@ -1,0 +1,281 @@
+// NN: 3-D convolution. Fast path: vol2col + OpenBLAS sgemm per clip (col2vol for dX); a direct 7-loop reference
+// beside it, which the tests use to check the fast path on odd shapes.
+import COpenBLAS
+
+/// `Conv3d(in, out, kernel, stride, padding, bias)` with PyTorch semantics (zero padding, no dilation, groups 1).
+///
+/// Input [N, in, D, H, W] → output [N, out, D', H', W'] with D' = (D + 2·pD − kD) / sD + 1 (same for H, W).
+/// Weight [out, in, kD, kH, kW], bias [out].
+public final class Conv3d: ParametricLayer {
+    public let name: String
+    public let inChannels: Int
+    public let outChannels: Int
+    /// (kD, kH, kW), (sD, sH, sW), (pD, pH, pW).
+    public let kernel: [Int], stride: [Int], padding: [Int]
+    public let weight: ParameterHandle
+    public let bias: ParameterHandle?
+    public var isFrozen = false
+    public weak var tracker: GradientTracker?
+    /// Multiply-adds ×2 done by this layer's GEMMs since the counter was last reset (forward and backward).
+    public var flops: Double = 0
+
+    let store: ParameterStore
+    // Cache for backward: the input (the vol2col columns are recomputed per clip in backward instead of saved,
+    // which would cost kD·kH·kW times the input's memory).
+    private var input: Tensor?
+    private var output: Tensor?
+    private var dX: Tensor?
+    private var col: Tensor?
+    private var dCol: Tensor?
+
+    /// Registers `name.weight` [out, in, kD, kH, kW] and, when `bias`, `name.bias` [out] in `store`.
+    public init(store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernel: [Int],
+                stride: [Int] = [1, 1, 1], padding: [Int] = [0, 0, 0], bias: Bool = false) {
+        precondition(kernel.count == 3 && stride.count == 3 && padding.count == 3)
+        self.store = store
+        self.name = name
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        weight = store.register("\(name).weight", shape: [outChannels, inChannels] + kernel)
+        self.bias = bias ? store.register("\(name).bias", shape: [outChannels]) : nil
+    }
+
+    public var parameterHandles: [ParameterHandle] { [weight] + (bias.map { [$0] } ?? []) }
+
+    /// Output shape for input shape [N, in, D, H, W].
+    public func outputShape(_ s: [Int]) throws -> [Int] {
+        guard s.count == 5, s[1] == inChannels else {
+            throw NNError(name, "expects [N, \(inChannels), D, H, W], got \(s)")
+        }
+        var o: [Int] = []
+        for i in 0..<3 {
+            let span: Int = s[2 + i] + 2 * padding[i] - kernel[i]
+            o.append(span < 0 ? 0 : span / stride[i] + 1)
+        }
+        guard o.allSatisfy({ $0 > 0 }) else { throw NNError(name, "input \(s) smaller than kernel \(kernel)") }
+        return [s[0], outChannels] + o
+    }
+
+    private var isPointwise: Bool { kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0] }
+
+    /// x: [N, in, D, H, W]; returns [N, out, D', H', W'].
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let os = try outputShape(x.shape)
+        let y = workspace(&output, os)
+        input = x
+        let n = x.shape[0], inItem = x.itemCount, outItem = y.itemCount
+        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *)
+        let w = store.values(weight)
+        let colT = isPointwise ? nil : workspace(&col, [k, p])
+        for i in 0..<n {
+            let src: UnsafePointer<Float>
+            if let colT {
+                vol2col(x.data + i * inItem, x.shape, os, colT.data)
+                src = UnsafePointer(colT.data)
+            } else {
+                src = UnsafePointer(x.data + i * inItem)
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(p), Int32(k),
+                        1, w, Int32(k), src, Int32(p), 0, y.data + i * outItem, Int32(p))
+        }
+        flops += 2 * Double(n * outChannels * p * k)
+        if let bias {
+            let b = store.values(bias)
+            let yp = y.data
+            parallelFor(n * outChannels) { r in
+                let v = b[r % self.outChannels], row = yp + r * p
+                for j in 0..<p { row[j] += v }
+            }
+        }
+        return y
+    }
+
+    /// dY: [N, out, D', H', W']; returns dX [N, in, D, H, W] (nil when not asked). Accumulates dW and dB unless frozen.
+    public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
+        guard let x = input else { throw NNError(name, "backward before forward") }
+        let os = try outputShape(x.shape)
+        guard dY.shape == os else { throw NNError(name, "dY shape \(dY.shape), expected \(os)") }
+        let n = x.shape[0], inItem = x.itemCount, outItem = dY.itemCount
+        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *)
+        let w = store.values(weight)
+        let weightGrad = !isFrozen && store.requiresGrad[weight.index]
+        let dx = inputGradient ? workspace(&dX, x.shape) : nil
+        let colT = isPointwise ? nil : workspace(&col, [k, p])
+        let dColT = (isPointwise || dx == nil) ? nil : workspace(&dCol, [k, p])
+        for i in 0..<n {
+            let dy = UnsafePointer(dY.data + i * outItem)
+            if weightGrad {
+                let src: UnsafePointer<Float>
+                if let colT {
+                    vol2col(x.data + i * inItem, x.shape, os, colT.data)
+                    src = UnsafePointer(colT.data)
+                } else {
+                    src = UnsafePointer(x.data + i * inItem)
+                }
+                // dW[out, k] += dY[out, p] · col[k, p]ᵀ
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(k), Int32(p),
+                            1, dy, Int32(p), src, Int32(p), 1, store.gradient(weight), Int32(k))
+            }
+            if let dx {
+                // dCol[k, p] = Wᵀ[k, out] · dY[out, p], then scattered back onto the input grid.
+                let dst = dColT?.data ?? (dx.data + i * inItem)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(outChannels),
+                            1, w, Int32(k), dy, Int32(p), 0, dst, Int32(p))
+                if let dColT { col2vol(dColT.data, x.shape, os, dx.data + i * inItem) }
+            }
+        }
+        if weightGrad { flops += 2 * Double(n * outChannels * p * k) }
+        if dx != nil { flops += 2 * Double(n * outChannels * p * k) }
+        if let bias, !isFrozen, store.requiresGrad[bias.index] {
+            let db = store.gradient(bias), dyp = dY.data, c = outChannels
+            parallelFor(c) { o in
+                var s: Float = 0
+                for i in 0..<n {
+                    let row = dyp + i * outItem + o * p
+                    for j in 0..<p { s += row[j] }
+                }
+                db[o] += s
+            }
+        }
+        tracker?.finished(parameterHandles)
+        return dx
+    }
+
+    /// Gathers one clip's receptive fields: x [in, D, H, W] → col [in·kD·kH·kW, D'·H'·W'] (zeros where padded).
+    /// Rows run over (c, kd, kh, kw), columns over (od, oh, ow); parallel over rows.
+    func vol2col(_ x: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ col: UnsafeMutablePointer<Float>) {
+        let (d, h, w) = (inShape[2], inShape[3], inShape[4])
+        let (od, oh, ow) = (outShape[2], outShape[3], outShape[4])
+        let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
+        let (sd, sh, sw) = (stride[0], stride[1], stride[2])
+        let (pd, ph, pw) = (padding[0], padding[1], padding[2])
+        let p = od * oh * ow, kvol = kd * kh * kw
+        parallelFor(inChannels * kvol) { r in
+            let c = r / kvol, kk = r % kvol
+            let a = kk / (kh * kw), b = (kk / kw) % kh, e = kk % kw
+            let xc = x + c * d * h * w
+            var dst = col + r * p
+            // Output columns whose input column lies inside [0, w): ow0 ..< ow1.
+            let (ow0, ow1) = insideRange(ow, w, sw, pw, e)
+            for z in 0..<od {
+                let iz = z * sd - pd + a
+                for y in 0..<oh {
+                    let iy = y * sh - ph + b
+                    if iz < 0 || iz >= d || iy < 0 || iy >= h {
+                        dst.update(repeating: 0, count: ow)
+                    } else {
+                        let row = xc + (iz * h + iy) * w - pw + e
+                        for j in 0..<ow0 { dst[j] = 0 }
+                        if sw == 1 {
+                            (dst + ow0).update(from: row + ow0, count: ow1 - ow0)
+                        } else {
+                            for j in ow0..<ow1 { dst[j] = row[j * sw] }
+                        }
+                        for j in ow1..<ow { dst[j] = 0 }
+                    }
+                    dst += ow
+                }
+            }
+        }
+    }
+
+    /// Adjoint of `vol2col` for one clip: dX [in, D, H, W] = Σ over the columns that read each input element.
+    /// Overwrites dX; parallel over input channels (each owns its rows).
+    func col2vol(_ col: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ dx: UnsafeMutablePointer<Float>) {
+        let (d, h, w) = (inShape[2], inShape[3], inShape[4])
+        let (od, oh, ow) = (outShape[2], outShape[3], outShape[4])
+        let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
+        let (sd, sh, sw) = (stride[0], stride[1], stride[2])
+        let (pd, ph, pw) = (padding[0], padding[1], padding[2])
+        let p = od * oh * ow, kvol = kd * kh * kw
+        parallelFor(inChannels) { c in
+            let xc = dx + c * d * h * w
+            xc.update(repeating: 0, count: d * h * w)
+            for kk in 0..<kvol {
+                let a = kk / (kh * kw), b = (kk / kw) % kh, e = kk % kw
+                var src = col + (c * kvol + kk) * p
+                let (ow0, ow1) = insideRange(ow, w, sw, pw, e)
+                for z in 0..<od {
+                    let iz = z * sd - pd + a
+                    for y in 0..<oh {
+                        let iy = y * sh - ph + b
+                        if iz >= 0 && iz < d && iy >= 0 && iy < h {
+                            let row = xc + (iz * h + iy) * w - pw + e
+                            if sw == 1 {
+                                for j in ow0..<ow1 { row[j] += src[j] }
+                            } else {
+                                for j in ow0..<ow1 { row[j * sw] += src[j] }
+                            }
+                        }
+                        src += ow
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output columns j in 0..<outW whose input column j·s − pad + k lies inside [0, inW), as lo..<hi.
+    @inline(__always)
+    private func insideRange(_ outW: Int, _ inW: Int, _ s: Int, _ pad: Int, _ k: Int) -> (Int, Int) {
+        let first = pad - k > 0 ? (pad - k + s - 1) / s : 0
+        let last = inW - 1 + pad - k  // j·s ≤ last
+        let lo = min(outW, first)
+        guard last >= 0 else { return (lo, lo) }
+        return (lo, max(lo, min(outW, last / s + 1)))
+    }
+
+    // MARK: Reference
+
+    /// Direct 7-loop convolution with this layer's parameters: x [N, in, D, H, W] → [N, out, D', H', W'].
+    /// Slow; the tests use it to check the vol2col + sgemm path.
+    public func referenceForward(_ x: Tensor) throws -> Tensor {
+        let os = try outputShape(x.shape)
+        let y = Tensor(shape: os)
+        let w = store.values(weight), b = bias.map { store.values($0) }
+        let (d, h, wd) = (x.shape[2], x.shape[3], x.shape[4])
+        let ks = kernel, st = stride, pd = padding
+        for n in 0..<os[0] { for o in 0..<outChannels {
+            for z in 0..<os[2] { for yy in 0..<os[3] { for xx in 0..<os[4] {
+                var s: Double = b.map { Double($0[o]) } ?? 0
+                for c in 0..<inChannels { for a in 0..<ks[0] { for bb in 0..<ks[1] { for e in 0..<ks[2] {
+                    let iz = z * st[0] - pd[0] + a, iy = yy * st[1] - pd[1] + bb, ix = xx * st[2] - pd[2] + e
+                    if iz < 0 || iz >= d || iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
+                    let xv = x.data[(((n * inChannels + c) * d + iz) * h + iy) * wd + ix]
+                    let wv = w[(((o * inChannels + c) * ks[0] + a) * ks[1] + bb) * ks[2] + e]
+                    s += Double(xv) * Double(wv)
+                } } } }
+                y.data[(((n * outChannels + o) * os[2] + z) * os[3] + yy) * os[4] + xx] = Float(s)
+            } } }
+        } }
+        return y
+    }
+
+    /// Direct-loop gradients for x and dY: returns dX [N, in, D, H, W], dW [out, in, kD, kH, kW] and dB [out]
+    /// (not accumulated into the store).
+    public func referenceBackward(_ x: Tensor, _ dY: Tensor) throws -> (dX: Tensor, dW: Tensor, dB: Tensor) {
+        let os = try outputShape(x.shape)
+        let w = store.values(weight)
+        let dx = Tensor(shape: x.shape), dw = Tensor(shape: [outChannels, inChannels] + kernel)
+        let db = Tensor(shape: [outChannels])
+        let (d, h, wd) = (x.shape[2], x.shape[3], x.shape[4])
+        let ks = kernel, st = stride, pd = padding
+        for n in 0..<os[0] { for o in 0..<outChannels {
+            for z in 0..<os[2] { for yy in 0..<os[3] { for xx in 0..<os[4] {
+                let g = dY.data[(((n * outChannels + o) * os[2] + z) * os[3] + yy) * os[4] + xx]
+                db.data[o] += g
+                for c in 0..<inChannels { for a in 0..<ks[0] { for bb in 0..<ks[1] { for e in 0..<ks[2] {
+                    let iz = z * st[0] - pd[0] + a, iy = yy * st[1] - pd[1] + bb, ix = xx * st[2] - pd[2] + e
+                    if iz < 0 || iz >= d || iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
+                    let xi = (((n * inChannels + c) * d + iz) * h + iy) * wd + ix
+                    let wi = (((o * inChannels + c) * ks[0] + a) * ks[1] + bb) * ks[2] + e
+                    dx.data[xi] += g * w[wi]
+                    dw.data[wi] += g * x.data[xi]
+                } } } }
+            } } }
+        } }
+        return (dx, dw, db)
+    }
+}

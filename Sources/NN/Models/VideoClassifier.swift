@@ -1,0 +1,139 @@
+// NN: what the trainer sees of a model, and the shared machinery of both architectures (a chain of top-level
+// stages over one parameter table: freezing, initialization, gradient-ready events, FLOP counting).
+import Foundation
+import Support
+
+/// A clip classifier: [N, 3, T, H, W] → logits [N, classes], with its parameters in one `ParameterStore`.
+public protocol VideoClassifier: AnyObject {
+    /// The parameter table (torchvision state-dict keys, in state-dict order) and its flat buffers.
+    var store: ParameterStore { get }
+    var classes: Int { get }
+    /// input: [N, 3, T, H, W]; returns logits [N, classes] (owned by the model, valid until the next forward).
+    /// `training` selects batch statistics in BatchNorm (except frozen layers).
+    func forward(_ input: Tensor, training: Bool) throws -> Tensor
+    /// dLogits: [N, classes]; accumulates into `store.gradients`, in reverse table order.
+    func backward(_ dLogits: Tensor) throws
+    /// Sums BatchNorm statistics across ranks (synchronized BN); nil on one rank.
+    var bnReducer: BatchNormReducer? { get set }
+    /// Called during backward with the lowest flat-gradient offset whose gradients are final (every offset ≥ it is
+    /// final); offsets only decrease within one backward, which ends with 0.
+    var gradientsReady: ((Int) -> Void)? { get set }
+    /// Freezes exactly the entries named `prefix` or `prefix.…` for some prefix (all others become trainable):
+    /// sets `store.requiresGrad`, puts those BatchNorm layers in evaluation mode, and makes backward skip their
+    /// parameter gradients and every input gradient below the lowest trainable layer.
+    func freeze(prefixes: [String])
+    /// torchvision's initialization from `SeededRandom`: Kaiming normal (fan_out, ReLU) for convs, BN weight 1 and
+    /// bias 0 (running mean 0, var 1), Linear normal(0, 0.01) and bias 0.
+    func initialize(seed: UInt64)
+    /// Conv and linear GEMM FLOPs (2 × multiply-adds) done since the last `resetFLOPs()`, forward and backward.
+    var flops: Double { get }
+    func resetFLOPs()
+}
+
+/// A model made of top-level stages run one after the other (blocks count as one stage).
+public class StagedClassifier: VideoClassifier {
+    public let store: ParameterStore
+    public let classes: Int
+    let stages: [Layer]
+    let leaves: [ParametricLayer]
+    let tracker: GradientTracker
+    /// Index of the lowest stage holding a trainable parameter (stages below it get no backward at all).
+    private var lowestTrainableStage = 0
+
+    init(store: ParameterStore, classes: Int, stages: [Layer]) {
+        store.seal()
+        self.store = store
+        self.classes = classes
+        self.stages = stages
+        leaves = stages.flatMap { $0.allLayers }.compactMap { $0 as? ParametricLayer }
+        tracker = GradientTracker(store: store)
+        for l in leaves { l.tracker = tracker }
+    }
+
+    public var bnReducer: BatchNormReducer? {
+        didSet { for case let bn as BatchNorm3d in leaves { bn.reducer = bnReducer } }
+    }
+
+    public var gradientsReady: ((Int) -> Void)? {
+        get { tracker.onReady }
+        set { tracker.onReady = newValue }
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        guard input.shape.count == 5, input.shape[1] == 3 else {
+            throw NNError("\(type(of: self))", "expects input [N, 3, T, H, W], got \(input.shape)")
+        }
+        var h = input
+        for s in stages { h = try s.forward(h, training: training) }
+        return h
+    }
+
+    public func backward(_ dLogits: Tensor) throws {
+        tracker.reset()
+        var d = dLogits
+        for i in stride(from: stages.count - 1, through: lowestTrainableStage, by: -1) {
+            guard let next = try stages[i].backward(d, inputGradient: i > lowestTrainableStage) else { break }
+            d = next
+        }
+        tracker.report(0)
+    }
+
+    public func freeze(prefixes: [String]) {
+        func frozen(_ name: String) -> Bool { prefixes.contains { name == $0 || name.hasPrefix($0 + ".") } }
+        for (i, e) in store.entries.enumerated() where e.role == .parameter { store.requiresGrad[i] = !frozen(e.name) }
+        for l in leaves { l.isFrozen = l.parameterHandles.allSatisfy { !store.requiresGrad[$0.index] } }
+        lowestTrainableStage = stages.firstIndex { stage in
+            stage.allLayers.contains { ($0 as? ParametricLayer)?.isFrozen == false }
+        } ?? stages.count
+    }
+
+    public func initialize(seed: UInt64) {
+        for (index, layer) in leaves.enumerated() {
+            var rng = SeededRandom(keys: seed, UInt64(index))
+            switch layer {
+            case let conv as Conv3d:
+                let fanOut = conv.outChannels * conv.kernel.reduce(1, *)
+                let std = (2.0 / Double(fanOut)).squareRoot()
+                fillNormal(conv.weight, std: std, &rng)
+                if let b = conv.bias { store.values(b).update(repeating: 0, count: store.entry(b).count) }
+            case let bn as BatchNorm3d:
+                bn.resetParameters()
+            case let fc as Linear:
+                fillNormal(fc.weight, std: 0.01, &rng)
+                if let b = fc.bias { store.values(b).update(repeating: 0, count: store.entry(b).count) }
+            default:
+                break
+            }
+        }
+    }
+
+    private func fillNormal(_ h: ParameterHandle, std: Double, _ rng: inout SeededRandom) {
+        let p = store.values(h)
+        for i in 0..<store.entry(h).count { p[i] = Float(rng.nextGaussian() * std) }
+    }
+
+    public var flops: Double {
+        leaves.reduce(0) { $0 + (($1 as? Conv3d)?.flops ?? 0) + (($1 as? Linear)?.flops ?? 0) }
+    }
+
+    public func resetFLOPs() {
+        for l in leaves {
+            (l as? Conv3d)?.flops = 0
+            (l as? Linear)?.flops = 0
+        }
+    }
+}
+
+/// Builds a model by architecture name: `r2plus1d_18` or `c3d`. `width` 64 is the standard model; smaller values
+/// scale every channel count proportionally. `temporalStride` (r2plus1d_18 only) 2 is torchvision's, 1 keeps T.
+public func makeModel(arch: String, classes: Int, width: Int = 64, temporalStride: Int = 2) throws
+    -> VideoClassifier {
+    guard classes > 0, width > 0 else {
+        throw NNError("makeModel", "classes (\(classes)) and width (\(width)) must be positive")
+    }
+    switch arch {
+    case "r2plus1d_18": return R2Plus1D18(classes: classes, width: width, temporalStride: temporalStride)
+    case "c3d": return C3D(classes: classes, width: width)
+    default: throw NNError("makeModel", "unknown architecture '\(arch)' (known: r2plus1d_18, c3d)")
+    }
+}
