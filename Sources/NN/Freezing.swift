@@ -26,18 +26,22 @@ extension ParameterStore {
         entries.indices.filter { entries[$0].role == .parameter && entries[$0].isUnder(prefix: prefix) }
     }
 
+    /// Throws `ParameterPrefixError` for the first prefix that matches no parameter (e.g. before handing the
+    /// prefixes to a model's own freeze, which also switches its layers' behaviour).
+    public func validate(prefixes: [String]) throws {
+        for prefix in prefixes where parameterIndices(under: prefix).isEmpty {
+            let top = Set(entries.filter { $0.role == .parameter }.map { String($0.name.split(separator: ".").first ?? "") })
+            throw ParameterPrefixError(prefix: prefix, validTopLevel: top.sorted())
+        }
+    }
+
     /// Sets `requiresGrad` to `flag` for every parameter under any of `prefixes`. Throws before changing anything
     /// if a prefix matches no parameter.
     public func setRequiresGrad(_ flag: Bool, prefixes: [String]) throws {
-        let matches = try prefixes.map { prefix -> [Int] in
-            let found = parameterIndices(under: prefix)
-            if found.isEmpty {
-                let top = Set(entries.filter { $0.role == .parameter }.map { String($0.name.split(separator: ".").first ?? "") })
-                throw ParameterPrefixError(prefix: prefix, validTopLevel: top.sorted())
-            }
-            return found
+        try validate(prefixes: prefixes)
+        for prefix in prefixes {
+            for i in parameterIndices(under: prefix) { requiresGrad[i] = flag }
         }
-        for i in matches.joined() { requiresGrad[i] = flag }
     }
 
     /// Stops gradients and updates for the parameters under `prefixes` (e.g. `["stem", "layer1"]`).

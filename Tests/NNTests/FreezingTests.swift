@@ -35,5 +35,7 @@ final class FreezingTests: XCTestCase {
             XCTAssertEqual(e?.validTopLevel, ["fc", "layer1", "layer10"])
         }
         XCTAssertEqual(s.requiresGrad, [true, false, true, true], "fc stayed trainable")
+        XCTAssertThrowsError(try s.validate(prefixes: ["layer1.1"]))
+        XCTAssertNoThrow(try s.validate(prefixes: ["layer1.0.conv1", "fc.weight"]))
     }
 }
