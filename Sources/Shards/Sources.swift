@@ -12,21 +12,18 @@ public struct ShardSourceError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(reason) (\(hint))" }
 }
 
-/// An input left out of the shards, with why; listed in the manifest.
-public struct SkippedInput: Codable, Equatable, Sendable {
-    public var input: String
-    public var reason: String
-    public init(input: String, reason: String) { self.input = input; self.reason = reason }
-}
-
 /// Everything to build: classes in label order, the clips in a deterministic order, and inputs already known to be
 /// unusable (e.g. a WLASL video that is not on disk).
 public struct SourcePlan: Sendable {
     public var classes: [String]
     public var inputs: [ClipInput]
-    public var skipped: [SkippedInput]
+    public var skipped: [Manifest.SkippedInput]
     /// Frames per second of the source when it says (WLASL's `fps`), else nil.
     public var fps: Double?
+
+    public init(classes: [String], inputs: [ClipInput], skipped: [Manifest.SkippedInput] = [], fps: Double? = nil) {
+        self.classes = classes; self.inputs = inputs; self.skipped = skipped; self.fps = fps
+    }
 }
 
 /// One entry of a WLASL JSON file: `[{"gloss": ..., "instances": [{"video_id", "frame_start", ...}]}]`.
@@ -122,7 +119,7 @@ public enum DataSources {
                     split = parsed
                 }
                 guard let file = fileByID[inst.video_id] else {
-                    plan.skipped.append(SkippedInput(input: (videos as NSString).appendingPathComponent(inst.video_id + ".mp4"),
+                    plan.skipped.append(Manifest.SkippedInput(input: (videos as NSString).appendingPathComponent(inst.video_id + ".mp4"),
                                                      reason: "video not found in \(videos)"))
                     continue
                 }
@@ -185,7 +182,7 @@ public enum DataSources {
                         imageExtensions.contains(($0 as NSString).pathExtension.lowercased())
                     }.sorted()
                     guard !files.isEmpty else {
-                        plan.skipped.append(SkippedInput(input: clipDir, reason: "no frame images")); continue
+                        plan.skipped.append(Manifest.SkippedInput(input: clipDir, reason: "no frame images")); continue
                     }
                     perClass[label] += 1
                     plan.inputs.append(ClipInput(media: .images(files.map { (clipDir as NSString).appendingPathComponent($0) }),
