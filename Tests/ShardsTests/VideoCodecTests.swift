@@ -73,10 +73,10 @@ final class VideoCodecTests: XCTestCase {
         XCTAssertEqual(info.keptFrames, 15); XCTAssertEqual(info.width, 80); XCTAssertEqual(info.height, 60)
         XCTAssertEqual(info.fps, 10, accuracy: 1e-9)
         XCTAssertEqual(ours.count, reference.count)
-        // Both convert the same decoded YUV with swscale; only the chroma upsampling filter may differ.
+        // Same decoder, same swscale flags: identical here (FFmpeg 5.1); one level allows for another release's rounding.
         let diffs = zip(ours, reference).map { abs(Int($0) - Int($1)) }
         let mean = Double(diffs.reduce(0, +)) / Double(max(1, diffs.count))
-        XCTAssertLessThan(mean, 3.0, "mean |ours - ffmpeg| = \(mean), max \(diffs.max() ?? 0)")
+        XCTAssertLessThanOrEqual(diffs.max() ?? 0, 1, "mean |ours - ffmpeg| = \(mean), max \(diffs.max() ?? 0)")
     }
 
     func testCorruptTruncatedAndMissingFilesThrowVideoErrorsNamingTheFile() throws {
