@@ -23,6 +23,10 @@ static inline hid_t chdf5_p_default(void) { return H5P_DEFAULT; }
 static inline hid_t chdf5_s_all(void) { return H5S_ALL; }
 // "Variable length" marker for string types.
 static inline size_t chdf5_variable(void) { return H5T_VARIABLE; }
+// File open/create flags: macros that run H5check()/H5open() before the constant, so Swift cannot import them.
+static inline unsigned chdf5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline unsigned chdf5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned chdf5_f_acc_rdwr(void) { return H5F_ACC_RDWR; }
 // Unlimited dimension size, for datasets that grow as clips are appended.
 static inline hsize_t chdf5_unlimited(void) { return H5S_UNLIMITED; }
 #endif

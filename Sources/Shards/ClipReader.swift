@@ -1,0 +1,164 @@
+// Shards: turning one planned input (a video, or a sequence of image files) into a hand-centric DecodedClip —
+// decode, choose the clip's square, crop and area-resize every kept frame as it is decoded.
+import Foundation
+
+/// The split a clip belongs to.
+public enum Split: String, Codable, CaseIterable, Sendable, Comparable {
+    case train, val, test
+    public static func < (a: Split, b: Split) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One clip to build, as a source describes it before anything is decoded.
+public struct ClipInput: Sendable, Equatable {
+    public enum Media: Sendable, Equatable {
+        /// A video file and the 1-based inclusive frame range to keep (`end == -1`: to the end).
+        case video(path: String, frameStart: Int, frameEnd: Int)
+        /// Image files, one frame each, in order (a single still image is a one-frame clip).
+        case images([String])
+    }
+    public var media: Media
+    /// Index into the class list.
+    public var label: Int32
+    /// Unique within the data set (WLASL's video_id, or the path relative to the source root).
+    public var clipID: String
+    /// -1 when unknown.
+    public var signer: Int32
+    /// The split the source assigns, nil when the source has none (then `SplitPlanner` assigns one).
+    public var split: Split?
+    /// The source's box around the signer (x0, y0, x1, y1, source pixels), used by `--hand-crop bbox`.
+    public var bbox: [Double]?
+
+    public init(media: Media, label: Int32, clipID: String, signer: Int32 = -1, split: Split? = nil, bbox: [Double]? = nil) {
+        self.media = media; self.label = label; self.clipID = clipID; self.signer = signer; self.split = split; self.bbox = bbox
+    }
+
+    /// The file a user would look at when this clip fails.
+    public var inputPath: String {
+        switch media {
+        case .video(let path, _, _): return path
+        case .images(let paths): return paths.count == 1 ? paths[0] : (paths.first.map { ($0 as NSString).deletingLastPathComponent } ?? clipID)
+        }
+    }
+}
+
+/// How every clip is cropped and sampled.
+public struct ClipOptions: Sendable {
+    /// Output frames are `size × size`.
+    public var size: Int
+    /// Keep every `stride`-th frame of the selected range.
+    public var stride: Int
+    public var handCrop: HandCropMode
+    /// Fraction of the box's longer edge added on each side before squaring.
+    public var margin: Double
+    /// Boxes loaded from `--hand-crop boxes:FILE`, keyed by clip id.
+    public var boxes: [String: [Double]]
+
+    public init(size: Int = 128, stride: Int = 1, handCrop: HandCropMode = .bbox, margin: Double = 0.1,
+                boxes: [String: [Double]] = [:]) {
+        precondition(size > 0 && stride > 0, "size and stride must be positive")
+        self.size = size; self.stride = stride; self.handCrop = handCrop; self.margin = margin; self.boxes = boxes
+    }
+
+    /// Loads the options' boxes for `.boxes(path:)`; throws a `ShardSourceError` for an unreadable or malformed file.
+    public static func loadBoxes(path: String) throws -> [String: [Double]] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ShardSourceError(path: path, reason: "cannot read the boxes file", hint: "check the path after boxes:")
+        }
+        let boxes: [String: [Double]]
+        do { boxes = try JSONDecoder().decode([String: [Double]].self, from: data) } catch {
+            throw ShardSourceError(path: path, reason: "not a JSON object of boxes: \(error)",
+                                   hint: "expected {\"clip_id\": [x0, y0, x1, y1], ...}")
+        }
+        if let bad = boxes.first(where: { $0.value.count != 4 }) {
+            throw ShardSourceError(path: path, reason: "box of \(bad.key) has \(bad.value.count) numbers", hint: "use [x0, y0, x1, y1]")
+        }
+        return boxes
+    }
+}
+
+public enum ClipReader {
+    /// Decodes `input` into a clip `[F, size, size, 3]` cropped around one square for the whole clip.
+    ///
+    /// Memory stays at one source frame plus the output clip: with `.motion` a video is decoded twice (first pass
+    /// accumulates motion, second crops) rather than holding its full-size frames.
+    /// - Throws: `VideoError`, `ImageError`, or `ShardSourceError` when no frame is selected.
+    public static func read(_ input: ClipInput, options: ClipOptions) throws -> DecodedClip {
+        let s = options.size
+        var frames: [UInt8] = []
+        var crop: SquareCrop?
+        var count = 0
+
+        // The square for a frame size, for every mode but motion (whose box needs the whole clip first).
+        func fixedCrop(width: Int, height: Int) -> SquareCrop {
+            let box: [Double]?
+            switch options.handCrop {
+            case .bbox: box = input.bbox
+            case .boxes: box = options.boxes[input.clipID]
+            case .none, .motion: box = nil
+            }
+            if let b = box, b.count == 4, b[2] > b[0], b[3] > b[1] {
+                return SquareCrop.around((b[0], b[1], b[2], b[3]), frameWidth: width, frameHeight: height, margin: options.margin)
+            }
+            return SquareCrop.centre(frameWidth: width, frameHeight: height)
+        }
+        func motionCrop(_ motion: MotionAccumulator) throws -> SquareCrop {
+            if let b = try motion.box() {
+                return SquareCrop.around(b, frameWidth: motion.width, frameHeight: motion.height, margin: options.margin)
+            }
+            return SquareCrop.centre(frameWidth: motion.width, frameHeight: motion.height)
+        }
+        func append(_ rgb: UnsafeBufferPointer<UInt8>, _ w: Int, _ h: Int, _ crop: SquareCrop) throws {
+            frames.append(contentsOf: repeatElement(0, count: s * s * 3))
+            try frames.withUnsafeMutableBufferPointer { all in
+                try ImageOps.cropResize(rgb, width: w, height: h, crop: crop, size: s,
+                                        into: UnsafeMutableBufferPointer(rebasing: all[(count * s * s * 3)...]))
+            }
+            count += 1
+        }
+
+        switch input.media {
+        case .video(let path, let start, let end):
+            let selection = FrameSelection(start: max(1, start), end: end, stride: options.stride)
+            if options.handCrop == .motion {
+                var motion: MotionAccumulator?
+                try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
+                    if motion == nil { motion = MotionAccumulator(width: w, height: h) }
+                    guard motion!.width == w, motion!.height == h else {
+                        throw VideoError(path: path, operation: "decode", code: 0, message: "frame size changes mid-stream",
+                                         hint: "re-encode the video at one size")
+                    }
+                    try motion!.add(rgb)
+                }
+                if let m = motion { crop = try motionCrop(m) }
+            }
+            try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
+                if crop == nil { crop = fixedCrop(width: w, height: h) }
+                try append(rgb, w, h, crop!)
+            }
+        case .images(let paths):
+            let kept = Swift.stride(from: 0, to: paths.count, by: options.stride).map { paths[$0] }
+            let images = try kept.map { try ImageOps.readRGB(path: $0) }
+            guard let first = images.first else { break }
+            if let odd = zip(kept, images).first(where: { $0.1.width != first.width || $0.1.height != first.height }) {
+                throw ImageError(path: odd.0, operation: "read", code: 0,
+                                 hint: "its size \(odd.1.width)×\(odd.1.height) differs from the clip's first frame")
+            }
+            if options.handCrop == .motion {
+                var motion = MotionAccumulator(width: first.width, height: first.height)
+                for image in images { try image.pixels.withUnsafeBufferPointer { try motion.add($0) } }
+                crop = try motionCrop(motion)
+            } else {
+                crop = fixedCrop(width: first.width, height: first.height)
+            }
+            for image in images { try image.pixels.withUnsafeBufferPointer { try append($0, image.width, image.height, crop!) } }
+        }
+        guard count > 0, let crop else {
+            throw ShardSourceError(path: input.inputPath, reason: "no frame in the selected range",
+                                   hint: "check frame_start/frame_end against the video's length")
+        }
+        return DecodedClip(frames: frames, frameCount: count, height: s, width: s, label: input.label,
+                           clipID: input.clipID, signer: input.signer, box: crop.box)
+    }
+}
