@@ -8,25 +8,22 @@ public struct DistTrainCommand: ParsableCommand {
         commandName: "asl-dist-train",
         abstract: "Train C3D and R(2+1)D-18 sign-language recognizers data-parallel across MPI ranks on CPUs.",
         discussion: """
-            Run as `mpirun -np 8 --hostfile hostfiles/cluster asl-dist-train ...` on a cluster, or alone as one rank.
+            Run as `mpirun -np 8 --hostfile hostfiles/cluster asl-dist-train --train DIR --val DIR ...` on a cluster,
+            or alone as one rank. Without a subcommand, `train` runs.
             """,
-        subcommands: [CommCheck.self, AllreduceBench.self])
-
-    @Flag(help: "Print the versions of the native libraries this binary is linked against (rank 0 only).")
-    var version = false
-
-    @Option(help: "OpenBLAS threads per rank (default: OPENBLAS_NUM_THREADS, else cores on the node / ranks on the node).")
-    var threads: Int?
+        subcommands: [TrainCommand.self, CommCheck.self, AllreduceBench.self],
+        defaultSubcommand: TrainCommand.self)
 
     public init() {}
 
-    public func run() throws {
-        guard version else {
-            print(Self.helpMessage())
-            return
-        }
-        try Job.run(threads: threads, announce: true) { comm in
-            print0(comm, VersionReport.lines.joined(separator: "\n"))
+    /// Parses and runs, reading `--config FILE` first (flags typed after it override the file).
+    public static func main(arguments: [String]) {
+        do {
+            let expanded = try ConfigFile.expand(arguments)
+            var command = try parseAsRoot(expanded)
+            try command.run()
+        } catch {
+            exit(withError: error)
         }
     }
 }

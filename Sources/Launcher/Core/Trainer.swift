@@ -89,7 +89,7 @@ public final class Trainer {
         let classes = trainData.classes
         try agree("data") {
             if let v = valData, v.classes != classes {
-                throw ShardError(.invalid, path: o.val ?? "", "the validation shards' classes differ from the training shards'",
+                throw ShardError(.invariant, path: o.val ?? "", "the validation shards' classes differ from the training shards'",
                                  hint: "train: \(classes.prefix(5))…, val: \(v.classes.prefix(5))…; build both from the same class list")
             }
         }
@@ -300,11 +300,13 @@ public final class Trainer {
         let loader = try trainData.loader(epoch: state.epoch, skipMicroBatches: microPerRankAlreadyDone,
                                           microBatches: stepsPerEpoch * o.accumulate)
         defer { loader.stop() }
-        let progress = comm.isRoot ? ProgressBar(total: stepsPerEpoch, label: "epoch \(state.epoch)") : nil
-        progress?.update(completed: microPerRankAlreadyDone / o.accumulate)
+        let progress = comm.isRoot ? ProgressBar(total: stepsPerEpoch, label: "epoch \(state.epoch)", unit: "steps") : nil
+        progress?.advance(by: microPerRankAlreadyDone / o.accumulate)
 
         var lossSum = 0.0, correct = 0.0, seen = 0.0
-        var interval = (loss: 0.0, correct: 0.0, seen: 0.0, start: Date(), wait: 0.0, comm: 0.0, steps: 0)
+        // This step's local sums (over its micro-batches), and the reduced sums since the last log line.
+        var step = (loss: 0.0, correct: 0.0, seen: 0.0)
+        var interval = (loss: 0.0, correct: 0.0, seen: 0.0, start: Date(), comm: 0.0, steps: 0)
         var micro = 0
         model.store.zeroGrad()
         while state.step < totalSteps, let batch = try timed("data wait", { try loader.next() }) {
@@ -331,16 +333,17 @@ public final class Trainer {
                 let row = UnsafeBufferPointer(start: logits.data + i * k, count: k)
                 if row.indices.max(by: { row[$0] < row[$1] }) == Int(batch.labels[i]) { batchCorrect += 1 }
             }
-            interval.loss += Double(loss) * Double(batch.labels.count)
-            interval.correct += batchCorrect
-            interval.seen += Double(batch.labels.count)
+            step.loss += Double(loss) * Double(batch.labels.count)
+            step.correct += batchCorrect
+            step.seen += Double(batch.labels.count)
             micro += 1
             guard last else { watchdog?.end(); continue }
 
             try timed("allreduce wait") { try buckets.finish() }
             interval.comm += buckets.exposedSeconds
             // Loss and accuracy over all ranks (and a shared NaN decision: the reduced value is the same everywhere).
-            var stats = [interval.loss, interval.correct, interval.seen]
+            var stats = [step.loss, step.correct, step.seen]
+            step = (0, 0, 0)
             try comm.allreduce(&stats, op: .sum)
             guard stats[0].isFinite else {
                 throw TrainingDiverged(step: state.step, lastCheckpoint: runDirectory + "/checkpoints/last")
@@ -353,25 +356,23 @@ public final class Trainer {
             state.samplesDoneInEpoch += globalBatch
             lossSum += stats[0]; correct += stats[1]; seen += stats[2]
             interval.steps += 1
-            interval.wait = loader.waitedSeconds
-            progress?.update(completed: state.samplesDoneInEpoch / globalBatch)
+            interval.loss += stats[0]; interval.correct += stats[1]; interval.seen += stats[2]
+            progress?.advance()
             watchdog?.end()
 
             if state.step % o.logEvery == 0 || state.step == totalSteps {
                 let seconds = Date().timeIntervalSince(interval.start)
                 let clipsPerSecond = Double(interval.steps * globalBatch) / seconds
-                progress?.clearLine()
+                let (meanLoss, accuracy) = (interval.loss / interval.seen, interval.correct / interval.seen)
                 print0(comm, String(format: "step %d  loss %.4f  acc %.2f%%  lr %.3g  %.2f clips/s  data-wait %.0f%%  allreduce %.0f%%",
-                                    state.step, stats[0] / stats[2], 100 * stats[1] / stats[2], lr.first ?? 0,
-                                    clipsPerSecond, 100 * min(1, interval.wait / seconds), 100 * min(1, interval.comm / seconds)))
+                                    state.step, meanLoss, 100 * accuracy, lr.first ?? 0, clipsPerSecond,
+                                    100 * min(1, loader.waitedSeconds / seconds), 100 * min(1, interval.comm / seconds)))
                 if comm.isRoot {
-                    try tensorBoard?.scalars(["train/loss": stats[0] / stats[2], "train/top1": stats[1] / stats[2],
+                    try tensorBoard?.scalars(["train/loss": meanLoss, "train/top1": accuracy,
                                               "train/lr": lr.first ?? 0, "train/clips_per_s": clipsPerSecond], step: state.step)
                 }
-                interval = (0, 0, 0, Date(), 0, 0, 0)
+                interval = (0, 0, 0, Date(), 0, 0)
                 loader.resetWaited()
-            } else {
-                interval.loss = 0; interval.correct = 0; interval.seen = 0
             }
             if o.checkpointEvery > 0 && state.step % o.checkpointEvery == 0 && comm.isRoot {
                 try saveCheckpoint(best: false)

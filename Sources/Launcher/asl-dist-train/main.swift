@@ -1,2 +1,4 @@
+// asl-dist-train: the training executable (see Launcher/Core/DistTrainCommand.swift).
 import Launcher
-DistTrainCommand.main()
+
+DistTrainCommand.main(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,0 +1,121 @@
+// Launcher: the data side of a training run: which samples this rank reads each epoch (global or local sampling),
+// and the prefetching loader that turns them into NCDHW batches.
+import Distributed
+import Foundation
+import NN
+import Shards
+
+/// One batch as the training loop uses it.
+struct LoadedBatch {
+    /// [N·K, 3, T, S, S] (K windows per sample in multi-clip evaluation, 1 otherwise).
+    let input: Tensor
+    /// [N·K]: the label of each row (rows of one sample share it).
+    let labels: [Int32]
+    /// [N] per sample.
+    let videoLabels: [Int32]
+    let videoIsPadding: [Bool]
+    let windowsPerSample: Int
+
+    init(_ b: Batch) {
+        input = Tensor(shape: b.shape, values: b.data)
+        windowsPerSample = b.windowsPerSample
+        videoLabels = b.labels
+        videoIsPadding = b.isPadding
+        labels = b.labels.flatMap { Array(repeating: $0, count: b.windowsPerSample) }
+    }
+
+    /// Averages the K rows of logits of each sample: [N·K, classes] → [N, classes].
+    func averageClips(_ logits: [Float], classes: Int) -> [Float] {
+        let k = windowsPerSample
+        guard k > 1 else { return logits }
+        let n = logits.count / (classes * k)
+        var out = [Float](repeating: 0, count: n * classes)
+        for i in 0..<n {
+            for w in 0..<k {
+                for c in 0..<classes { out[i * classes + c] += logits[(i * k + w) * classes + c] / Float(k) }
+            }
+        }
+        return out
+    }
+}
+
+/// A loader over part of an epoch.
+final class EpochLoader {
+    private let loader: BatchLoader
+    private var waitedOffset = 0.0
+    init(_ loader: BatchLoader) { self.loader = loader }
+    func next() throws -> LoadedBatch? { try loader.next().map(LoadedBatch.init) }
+    /// Seconds the consumer waited since the last `resetWaited()`.
+    var waitedSeconds: Double { loader.waitSeconds - waitedOffset }
+    func resetWaited() { waitedOffset = loader.waitSeconds }
+    func stop() { loader.close() }
+}
+
+final class TrainingData {
+    let dataset: ShardDataset
+    let options: TrainOptions
+    let training: Bool
+    let rank: Int
+    let size: Int
+    let transform: ClipTransform
+    var classes: [String] { dataset.classes }
+    var count: Int { dataset.count }
+    var mean: [Float] { transform.normalization.mean }
+    var std: [Float] { transform.normalization.std }
+    /// Local sampling: this rank's clips and the samples per epoch agreed across ranks.
+    private var localClips: [Int] = []
+    private var agreedLocalSamples = 0
+
+    init(directory: String, split: String, options o: TrainOptions, training: Bool, rank: Int, size: Int) throws {
+        dataset = try ShardDataset(path: directory, split: split)
+        options = o
+        self.training = training
+        self.rank = rank
+        self.size = size
+        var augmentation = AugmentationConfig()
+        if o.hflip { augmentation.horizontalFlipProbability = 0.5 }
+        transform = ClipTransform(temporal: TemporalSampling(frames: o.frames, stride: o.frameStride,
+                                                             speedRange: training && !o.noAugment ? 0.8...1.2 : nil),
+                                  cropSize: o.cropSize, training: training,
+                                  augmentation: training && !o.noAugment ? augmentation : .none,
+                                  evaluationClips: training ? 1 : o.testClips, seed: o.seed)
+    }
+
+    var isLocal: Bool { training && options.sampling == "local" }
+
+    /// Micro-batches each rank runs per epoch (identical on every rank; agreed by allreduce in local mode).
+    func microBatchesPerEpoch(comm: Communicator) throws -> Int {
+        let b = options.batchSize
+        if isLocal {
+            localClips = DistributedSampler.localClips(dataset: dataset, rank: rank, worldSize: size)
+            agreedLocalSamples = Int(try comm.allreduce(Int64(localClips.count), op: .min))
+            return agreedLocalSamples / b
+        }
+        // Every step uses a full batch on every rank, so that all steps have the same global batch.
+        return DistributedSampler.globalSamplesPerRank(count: count, worldSize: size, dropLast: options.dropLast) / b
+    }
+
+    /// This rank's batches of `epoch`; in training the first `skip` micro-batches (already done before a resume)
+    /// are left out and at most `limit` are kept.
+    func batches(epoch: Int, skip: Int, limit: Int?) -> [[SampleRef]] {
+        let samples: [SampleRef]
+        if isLocal {
+            samples = DistributedSampler.localEpoch(clips: localClips, seed: options.seed, epoch: epoch, rank: rank,
+                                                    samples: agreedLocalSamples)
+        } else {
+            samples = DistributedSampler.globalEpoch(count: count, seed: options.seed, epoch: epoch, rank: rank,
+                                                     worldSize: size, shuffle: training,
+                                                     dropLast: training && options.dropLast)
+        }
+        var all = DistributedSampler.batches(samples, batchSize: options.batchSize, dropLast: training)
+        if let limit { all = Array(all.prefix(limit)) }
+        return Array(all.dropFirst(skip))
+    }
+
+    /// A prefetching loader over this rank's batches (`microBatches` nil: the whole epoch, evaluation).
+    func loader(epoch: Int, skipMicroBatches: Int, microBatches: Int?) throws -> EpochLoader {
+        EpochLoader(BatchLoader(dataset: dataset, transform: transform, epoch: epoch,
+                                batches: batches(epoch: epoch, skip: skipMicroBatches, limit: microBatches),
+                                workers: options.workers))
+    }
+}
