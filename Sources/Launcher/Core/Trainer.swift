@@ -63,12 +63,18 @@ public final class Trainer {
         guard let trainDir = o.train else { throw AgreedFailure(message: "--train DIR is required", reporter: comm.isRoot) }
 
         try agree("output directory") {
-            try FileManager.default.createDirectory(atPath: runDirectory + "/checkpoints", withIntermediateDirectories: true)
-            let probe = runDirectory + "/.write-probe"
-            guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
-                throw FileWriteError(path: runDirectory, reason: "the run directory is not writable")
+            let fm = FileManager.default
+            do {
+                try fm.createDirectory(atPath: runDirectory + "/checkpoints", withIntermediateDirectories: true)
+            } catch {
+                throw FileWriteError(path: runDirectory, reason: "cannot create the run directory "
+                                     + "(\((error as NSError).localizedDescription)); choose a writable --out")
             }
-            try FileManager.default.removeItem(atPath: probe)
+            let probe = runDirectory + "/.write-probe"
+            guard fm.createFile(atPath: probe, contents: Data("ok".utf8)) else {
+                throw FileWriteError(path: runDirectory, reason: "the run directory is not writable; choose another --out")
+            }
+            try? fm.removeItem(atPath: probe)
         }
         if o.resume != nil {
             try agree("resume") {
@@ -417,6 +423,7 @@ public final class Trainer {
         var strings = meta.asStrings
         strings["width"] = String(options.width)
         strings["temporal_stride"] = String(options.temporalStride)
+        strings["frame_stride"] = String(options.frameStride)
         try model.store.save(to: tmp + "/model.safetensors", metadata: strings)
         try optimizer.save(to: tmp + "/optimizer.safetensors")
         try state.save(to: tmp + "/state.json")

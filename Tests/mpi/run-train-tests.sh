@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end training tests under mpirun: rank-count equivalence, exact resume after a kill (also with another
+# number of ranks), atomic checkpoints, divergence and setup errors, and a dying or stalled rank ending the job.
+# Builds its own small data set with asl-shards synth. Prints "train: N passed, N failed"; exits non-zero on failure.
+set -u
+BIN=${1:-.build/release}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+passed=0; failed=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; shift; for f in "$@"; do tail -n 25 "$f" | sed 's/^/    /'; done; failed=$((failed + 1)); }
+
+"$BIN/asl-shards" synth --out "$work/synth" --classes 4 --clips-per-class 20 --frames 16 --size 64 >/dev/null 2>&1 &&
+"$BIN/asl-shards" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" \
+    --out "$work/shards" --size 48 --shards 2 >/dev/null 2>&1 || { echo "FAIL could not build the test shards"; exit 1; }
+# A val set whose classes differ from the training set's (3 of the 4 glosses).
+glosses=$(python3 -c 1 2>/dev/null; grep -o '"gloss" *: *"[^"]*"' "$work/synth/WLASL_synth.json" | head -3 | sed 's/.*"\([^"]*\)"$/\1/' | paste -sd,)
+"$BIN/asl-shards" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" --glosses "$glosses" \
+    --out "$work/shards3" --size 48 --shards 1 >/dev/null 2>&1
+
+T="$BIN/asl-dist-train"
+# C3D at width 8 on 8 frames of 40x40: small enough for seconds per run; augmentation stays on.
+# One OpenBLAS thread per rank in every run: thread count changes GEMM rounding, which is not what is compared.
+COMMON="--threads 1 --train $work/shards --arch c3d --width 8 --frames 8 --crop-size 40 --seed 7 --lr 0.01 --log-every 5"
+
+# 1. -np 1 with batch 8 and -np 2 with batch 4 each train the same weights (same seed, same global batch).
+$T $COMMON --steps 10 --batch-size 8 --out "$work/np1" >"$work/a.log" 2>&1 &&
+mpirun -np 2 "$T" $COMMON --steps 10 --batch-size 4 --out "$work/np2" >"$work/b.log" 2>&1 &&
+"$T" compare-weights "$work/np1/checkpoints/last/model.safetensors" "$work/np2/checkpoints/last/model.safetensors" \
+    --tolerance 1e-5 >"$work/c.log" 2>&1
+if [ $? -eq 0 ]; then pass "-np 1 x batch 8 equals -np 2 x batch 4 after 10 steps: $(tail -1 "$work/c.log")"
+else fail "-np 1 x batch 8 equals -np 2 x batch 4 after 10 steps" "$work/a.log" "$work/b.log" "$work/c.log"; fi
+
+# 2. A run killed at a random moment and resumed (on another number of ranks) ends with the weights of a run never
+#    interrupted. Checkpoints every step, so the kill lands between or inside checkpoint writes.
+$T $COMMON --steps 16 --batch-size 8 --out "$work/whole" >"$work/a.log" 2>&1
+ok=0
+rm -rf "$work/cut"
+mpirun -np 2 "$T" $COMMON --steps 16 --batch-size 4 --checkpoint-every 1 --out "$work/cut" >"$work/b.log" 2>&1 &
+pid=$!
+# Kill every rank (SIGKILL: no chance to clean up) once a few checkpoints exist, whatever it is doing then.
+for i in $(seq 1 300); do
+    sleep 0.1
+    step=$(grep -o '"step" : [0-9]*' "$work/cut/checkpoints/last/state.json" 2>/dev/null | grep -o '[0-9]*$')
+    if [ -n "$step" ] && [ "$step" -ge 3 ]; then pkill -9 -f "asl-dist-train.*$work/cut"; break; fi
+done
+wait $pid 2>/dev/null
+step=$(grep -o '"step" : [0-9]*' "$work/cut/checkpoints/last/state.json" 2>/dev/null | grep -o '[0-9]*$')
+[ -n "$step" ] && [ "$step" -lt 16 ] && ok=1
+if [ $ok -eq 1 ] && $T $COMMON --steps 16 --batch-size 8 --resume "$work/cut" >"$work/d.log" 2>&1 &&
+    "$T" compare-weights "$work/whole/checkpoints/last/model.safetensors" "$work/cut/checkpoints/last/model.safetensors" \
+        --tolerance 1e-5 >"$work/c.log" 2>&1; then
+    pass "killed at step $step (2 ranks), resumed on 1 rank: same weights as uninterrupted: $(tail -1 "$work/c.log")"
+else
+    fail "killed (step ${step:-none}) and resumed run matches the uninterrupted one" "$work/b.log" "$work/d.log" "$work/c.log"
+fi
+
+# 3. A loss that becomes NaN stops training with a message naming the step; the last good checkpoint stays.
+$T $COMMON --steps 20 --batch-size 8 --lr 1e9 --checkpoint-every 1 --out "$work/nan" >"$work/a.log" 2>&1
+if [ $? -ne 0 ] && grep -q "loss is not finite at step" "$work/a.log"; then pass "divergence stops with the step named"
+else fail "divergence stops with the step named" "$work/a.log"; fi
+
+# 4. Setup errors: clear message from rank 0 before training, non-zero exit.
+expect_error() {
+    local name=$1 pattern=$2; shift 2
+    timeout 60 "$@" >"$work/e.log" 2>&1
+    local rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "$pattern" "$work/e.log" && ! grep -q "^step " "$work/e.log"; then
+        pass "$name"; else fail "$name (exit $rc)" "$work/e.log"; fi
+}
+expect_error "train and val classes differ" "classes differ" \
+    mpirun -np 2 "$T" $COMMON --val "$work/shards3" --steps 2 --batch-size 4 --out "$work/x1"
+expect_error "unwritable output directory" "not writable\|cannot" \
+    "$T" $COMMON --steps 2 --batch-size 4 --out /proc/asl-run
+expect_error "resuming a checkpoint of another architecture" "c3d, not a r2plus1d_18" \
+    "$T" $COMMON --arch r2plus1d_18 --steps 20 --batch-size 8 --resume "$work/whole"
+expect_error "no shards in the training directory" "$work/empty" \
+    "$T" --train "$work/empty" --steps 2 --out "$work/x2"
+
+# 5. A rank that dies ends the whole job with a non-zero status within seconds.
+mpirun -np 2 "$T" $COMMON --steps 400 --batch-size 4 --out "$work/die" >"$work/a.log" 2>&1 &
+pid=$!
+sleep 3
+victim=$(pgrep -f "asl-dist-train.*$work/die" | grep -v "^$pid$" | tail -1)
+kill -9 "$victim" 2>/dev/null
+start=$(date +%s)
+timeout 60 tail --pid=$pid -f /dev/null; wait $pid; rc=$?
+elapsed=$(( $(date +%s) - start ))
+if [ $rc -ne 0 ] && [ $elapsed -le 20 ]; then pass "a killed rank ends the job (exit $rc after ${elapsed}s)"
+else fail "a killed rank ends the job (exit $rc after ${elapsed}s)" "$work/a.log"; fi
+
+# 6. A rank that stops (SIGSTOP) is named by rank 0 after --stall-timeout, and the job ends.
+mpirun -np 2 "$T" $COMMON --steps 400 --batch-size 4 --stall-timeout 4 --out "$work/stall" >"$work/a.log" 2>&1 &
+pid=$!
+sleep 3
+victim=$(pgrep -f "asl-dist-train.*$work/stall" | grep -v "^$pid$" | tail -1)
+kill -STOP "$victim" 2>/dev/null
+start=$(date +%s)
+timeout 60 tail --pid=$pid -f /dev/null; wait $pid; rc=$?
+elapsed=$(( $(date +%s) - start ))
+kill -9 "$victim" 2>/dev/null
+if [ $rc -ne 0 ] && [ $elapsed -le 30 ] && grep -q "missing\|no progress" "$work/a.log"; then
+    pass "a stalled rank is reported and the job ends (exit $rc after ${elapsed}s)"
+else fail "a stalled rank is reported and the job ends (exit $rc after ${elapsed}s)" "$work/a.log"; fi
+
+echo "train: $passed passed, $failed failed"
+[ $failed -eq 0 ]
