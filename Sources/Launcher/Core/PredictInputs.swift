@@ -15,9 +15,6 @@ public enum PredictSource {
     /// one input per row (ids `NAME#i`). For checking the network against another implementation on exact inputs.
     case tensor(path: String)
 
-    /// File extensions taken as videos in a folder.
-    public static let videoExtensions: Set<String> = ["mp4", "avi", "mov", "mkv", "webm", "m4v", "mpg", "mpeg", "flv", "wmv"]
-
     /// The sources at `path`: a `.h5` shard file, a `.safetensors` input tensor, any other file as a video, a
     /// directory with shard files (every split, or only `split`), or else a directory's videos (sorted by name,
     /// not recursive). Throws `PredictError` for a missing path or a directory with nothing to classify.
@@ -45,10 +42,10 @@ public enum PredictSource {
         do { entries = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
             throw PredictError(path: path, "cannot list the directory: \(error.localizedDescription)")
         }
-        let videos = entries.filter { videoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        let videos = entries.filter { DataSources.videoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         guard !videos.isEmpty else {
             throw PredictError(path: path, "neither shard files (<split>-NNNNN-of-NNNNN.h5) nor videos here",
-                               hint: "video extensions: \(videoExtensions.sorted().joined(separator: ", "))")
+                               hint: "video extensions: \(DataSources.videoExtensions.sorted().joined(separator: ", "))")
         }
         return videos.map { .video(path: (path as NSString).appendingPathComponent($0), id: $0) }
     }
