@@ -18,8 +18,8 @@ struct ProcessResult {
 /// and block the child).
 func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
     let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("asl-predict-run-\(getpid())-\(UUID().uuidString.prefix(8))")
-    FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
     defer { try? FileManager.default.removeItem(atPath: base + ".out"); try? FileManager.default.removeItem(atPath: base + ".err") }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
