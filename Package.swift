@@ -64,6 +64,8 @@ let package = Package(
         .testTarget(name: "ShardsTests", dependencies: ["Shards", "Support", "CHDF5"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
+        // Runs the built asl-predict as a user would; the PyTorch interop tests skip themselves without torch.
+        .testTarget(name: "PredictTests", dependencies: ["Launcher", "NN", "Shards", "Support"]),
     ],
     // Swift 5 mode: the numeric kernels share raw buffers across worker threads by design (disjoint ranges),
     // which Swift 6's strict checking cannot express without copying.

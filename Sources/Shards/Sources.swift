@@ -55,7 +55,7 @@ public struct WLASLEntry: Codable, Sendable {
 
 public enum DataSources {
     /// File extensions tried for a WLASL video after `.mp4`; anything FFmpeg opens works, these are just searched.
-    static let videoExtensions: Set<String> = ["mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "flv", "swf", "ts"]
+    public static let videoExtensions: Set<String> = ["mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "flv", "swf", "ts"]
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"]
 
     /// WLASL: classes are the first `topK` glosses of the file (WLASL100 = the first 100), or exactly `glosses`.

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "CVBridgePlot.h"
+#include "CVBridgeCamera.h"
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,0 +1,109 @@
+// Launcher: what `asl-predict --input PATH` classifies — a video, a folder of videos, a shard file or a shard
+// directory, or a raw input tensor — and the per-input results it writes (top-k JSON, all-logits CSV).
+import Foundation
+import NN
+import Shards
+import Support
+
+/// One source of inputs found under `--input`.
+public enum PredictSource {
+    /// A video file, decoded, cropped and resized as `asl-shards build` does.
+    case video(path: String, id: String)
+    /// The clips of one split of shards (a shard file, or one split of a shard directory).
+    case shards(ShardDataset, path: String)
+    /// A safetensors file with a float tensor `input` [N, 3, T, H, W], already normalized: fed to the model as is,
+    /// one input per row (ids `NAME#i`). For checking the network against another implementation on exact inputs.
+    case tensor(path: String)
+
+    /// The sources at `path`: a `.h5` shard file, a `.safetensors` input tensor, any other file as a video, a
+    /// directory with shard files (every split, or only `split`), or else a directory's videos (sorted by name,
+    /// not recursive). Throws `PredictError` for a missing path or a directory with nothing to classify.
+    public static func find(at path: String, split: String?) throws -> [PredictSource] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw PredictError(path: path, "no such file or directory", hint: "--input takes a video, a folder of videos or shards")
+        }
+        let name = (path as NSString).lastPathComponent
+        guard isDirectory.boolValue else {
+            switch (path as NSString).pathExtension.lowercased() {
+            case "h5", "hdf5": return [.shards(try ShardDataset(path: path, split: split), path: path)]
+            case "safetensors": return [.tensor(path: path)]
+            default: return [.video(path: path, id: name)]
+            }
+        }
+        let splits = try ShardDataset.splits(inDirectory: path)
+        if !splits.isEmpty {
+            if let split, !splits.contains(split) {
+                throw PredictError(path: path, "no shards of split '\(split)' here", hint: "splits present: \(splits.joined(separator: ", "))")
+            }
+            return try (split.map { [$0] } ?? splits).map { .shards(try ShardDataset(path: path, split: $0), path: path) }
+        }
+        let entries: [String]
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
+            throw PredictError(path: path, "cannot list the directory: \(error.localizedDescription)")
+        }
+        let videos = entries.filter { DataSources.videoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !videos.isEmpty else {
+            throw PredictError(path: path, "neither shard files (<split>-NNNNN-of-NNNNN.h5) nor videos here",
+                               hint: "video extensions: \(DataSources.videoExtensions.sorted().joined(separator: ", "))")
+        }
+        return videos.map { .video(path: (path as NSString).appendingPathComponent($0), id: $0) }
+    }
+
+    /// Reads the `input` tensor of a `.tensor` source: [N, 3, T, H, W] floats.
+    static func readTensor(path: String) throws -> Tensor {
+        let file = try SafeTensorsFile(path: path)
+        let info = try file.info("input")
+        guard info.shape.count == 5, info.shape[1] == 3, info.count > 0 else {
+            throw PredictError(path: path, "tensor input has shape \(info.shape), expected [N, 3, T, H, W]")
+        }
+        let t = Tensor(shape: info.shape)
+        try file.readFloats("input", into: t.data, count: t.count)
+        return t
+    }
+}
+
+/// The result for one input.
+public struct Prediction: Sendable {
+    public var id: String
+    /// Averaged over the input's windows, [classes].
+    public var logits: [Float]
+    /// The true class name, when the input carries one (shards).
+    public var label: String?
+}
+
+/// Writes predictions as the user asked for them.
+enum PredictionReport {
+    /// `{"weights", "arch", "classes", "predictions": [{"id", "top_k": [{"class", "probability"}], "label"?}],
+    /// "failed": [{"id", "error"}]}`, written atomically.
+    static func writeJSON(_ predictions: [Prediction], failed: [(id: String, error: String)], predictor: Predictor,
+                          topK: Int, to path: String) throws {
+        let items: [[String: Any]] = predictions.map { p in
+            var item: [String: Any] = ["id": p.id, "top_k": predictor.top(topK, of: p.logits).map {
+                ["class": $0.name, "probability": Double($0.probability)] as [String: Any]
+            }]
+            if let label = p.label { item["label"] = label }
+            return item
+        }
+        let root: [String: Any] = ["weights": predictor.weightsPath, "arch": predictor.spec.arch,
+                                   "classes": predictor.spec.classes, "predictions": items,
+                                   "failed": failed.map { ["id": $0.id, "error": $0.error] }]
+        let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data + Data("\n".utf8), to: path)
+    }
+
+    /// `clip_id,logit_0,…,logit_{C-1}` then one row per input; floats printed so that they read back exactly.
+    static func writeLogitsCSV(_ predictions: [Prediction], classes: Int, to path: String) throws {
+        var text = "clip_id," + (0..<classes).map { "logit_\($0)" }.joined(separator: ",") + "\n"
+        for p in predictions {
+            text += csvField(p.id) + "," + p.logits.map { "\($0)" }.joined(separator: ",") + "\n"
+        }
+        try AtomicFile.write(Data(text.utf8), to: path)
+    }
+
+    /// RFC 4180 quoting for ids holding a comma, quote or newline.
+    static func csvField(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
