@@ -86,6 +86,9 @@ final class VideoCodecTests: XCTestCase {
         try MediaFixture.colourCodedVideo(at: good, frames: 12)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
         try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: truncated))
+        XCTAssertThrowsError(try VideoEncoder(path: dir + "/no/such/dir/x.mp4", width: 16, height: 16, fps: 10)) {
+            XCTAssertTrue($0 is VideoError, "\($0)")
+        }
         for path in [garbage, truncated, dir + "/missing.mp4"] {
             XCTAssertThrowsError(try VideoDecoder.decode(path: path) { _, _, _, _ in }, path) { error in
                 guard let e = error as? VideoError else { return XCTFail("\(path): \(error) is not a VideoError") }
