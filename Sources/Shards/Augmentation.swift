@@ -371,7 +371,8 @@ struct BilinearTaps {
 }
 
 /// Separable Gaussian blur of `planes` S × S planes in place, reflecting at the borders (as torchvision does).
-/// Kernel radius ⌈3σ⌉, capped at S − 1.
+/// Kernel radius ⌈3σ⌉, capped at S − 1. Each row or column is first copied into a reflect-padded line so the
+/// inner loop has no border tests.
 func gaussianBlur(_ data: UnsafeMutableBufferPointer<Float>, planes: Int, size s: Int, sigma: Double) {
     let radius = min(Int((3 * sigma).rounded(.up)), s - 1)
     guard radius >= 1 else { return }
@@ -379,24 +380,24 @@ func gaussianBlur(_ data: UnsafeMutableBufferPointer<Float>, planes: Int, size s
     let total = kernel.reduce(0, +)
     kernel = kernel.map { $0 / total }
     func reflect(_ i: Int) -> Int { i < 0 ? -i : (i >= s ? 2 * (s - 1) - i : i) }
-    var line = [Float](repeating: 0, count: s)
-    for p in 0..<planes {
-        let base = p * s * s
-        for y in 0..<s {  // rows
-            for x in 0..<s {
-                var acc: Float = 0
-                for k in -radius...radius { acc += kernel[k + radius] * data[base + y * s + reflect(x + k)] }
-                line[x] = acc
+    let source = (0..<(s + 2 * radius)).map { reflect($0 - radius) }
+    var padded = [Float](repeating: 0, count: s + 2 * radius)
+    kernel.withUnsafeBufferPointer { k in
+        padded.withUnsafeMutableBufferPointer { line in
+            // One line (a row when step is 1, a column when step is S) starting at `start`.
+            func blurLine(_ start: Int, step: Int) {
+                for i in 0..<line.count { line[i] = data[start + source[i] * step] }
+                for x in 0..<s {
+                    var acc: Float = 0
+                    for j in 0..<k.count { acc += k[j] * line[x + j] }
+                    data[start + x * step] = acc
+                }
             }
-            for x in 0..<s { data[base + y * s + x] = line[x] }
-        }
-        for x in 0..<s {  // columns
-            for y in 0..<s {
-                var acc: Float = 0
-                for k in -radius...radius { acc += kernel[k + radius] * data[base + reflect(y + k) * s + x] }
-                line[y] = acc
+            for p in 0..<planes {
+                let base = p * s * s
+                for y in 0..<s { blurLine(base + y * s, step: 1) }
+                for x in 0..<s { blurLine(base + x, step: s) }
             }
-            for y in 0..<s { data[base + y * s + x] = line[y] }
         }
     }
 }
