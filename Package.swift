@@ -57,9 +57,11 @@ let package = Package(
                           path: "Sources/Launcher/asl-predict"),
 
         .testTarget(name: "NNTests", dependencies: ["NN", "Support"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ShardsTests", dependencies: ["Shards", "Support"]),
+        // CHDF5: the verifier tests damage shard files with raw HDF5 calls to prove each violation is caught.
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", "Support", "CHDF5"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
+        // Shards: the shard-command tests write small shard sets to inspect and verify.
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Shards"]),
     ],
     // Swift 5 mode: the numeric kernels share raw buffers across worker threads by design (disjoint ranges),
     // which Swift 6's strict checking cannot express without copying.

@@ -27,6 +27,25 @@ final class ShardBuildTests: XCTestCase {
             for shard in split.shards { XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/shards/" + shard), shard) }
         }
         XCTAssertEqual(try Manifest.read(fromDirectory: dir + "/shards"), manifest)
+
+        // The shards pass the format verifier (frames read back), and each stored clip is the one decoded from its
+        // video: same label, signer, crop box and bytes.
+        let report = try ShardVerifier.verify(path: dir + "/shards", readFrames: true)
+        XCTAssertEqual(report.framesRead, 18 * 6)
+        let inputs = Dictionary(uniqueKeysWithValues: plan.inputs.map { ($0.clipID, $0) })
+        for name in manifest.splits["val"]!.shards {
+            let file = ShardFile(path: dir + "/shards/" + name)
+            defer { file.close() }
+            for i in 0..<(try file.metadata().clipCount) {
+                let stored = try file.readClip(i)
+                let input = try XCTUnwrap(inputs[stored.clipID])
+                let fresh = try ClipReader.read(input, options: ClipOptions(size: 16, handCrop: .bbox))
+                XCTAssertEqual(stored.label, input.label); XCTAssertEqual(stored.signer, input.signer)
+                XCTAssertEqual(input.split, .val)
+                XCTAssertEqual(stored.frames, fresh.frames, stored.clipID)
+                XCTAssertTrue(stored.box == fresh.box, "\(stored.box) vs \(fresh.box)")
+            }
+        }
     }
 
     func testCorruptTruncatedAndMissingVideosAreSkippedWithReasonsWhileTheRestBuilds() throws {

@@ -53,7 +53,8 @@ final class ShardWriterTests: XCTestCase {
         XCTAssertEqual(summary.frames, lengths.reduce(0, +))
         XCTAssertEqual(summary.classCounts, [3, 2, 2])
         XCTAssertEqual(summary.shards, ["train-00000-of-00003.h5", "train-00001-of-00003.h5", "train-00002-of-00003.h5"])
-        // Greedy least-loaded: 9→s0, 1→s1, 1→s2, 1→s1, 4→s2, 2→s1, 2→s1 … gives frames 9 / 6 / 5.
+        // Greedy least-loaded: 9→s0, 1→s1, 1→s2, 1→s1, 4→s2, 2→s1, 2→s1 gives frames 9 / 6 / 5.
+        XCTAssertEqual(try ShardDataset(path: dir).shards.map { $0.totalFrames }, [9, 6, 5])
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         XCTAssertEqual(files, summary.shards, "no temporary files are left behind")
     }
