@@ -56,8 +56,11 @@ final class ShardBuildTests: XCTestCase {
         let whole = try Data(contentsOf: URL(fileURLWithPath: v + "/00002.mp4"))
         try whole.prefix(whole.count / 4).write(to: URL(fileURLWithPath: v + "/00002.mp4"))
         try FileManager.default.removeItem(atPath: v + "/00007.mp4")
+        // Another extension is found too (FFmpeg probes the content, not the name).
+        try FileManager.default.moveItem(atPath: v + "/00003.mp4", toPath: v + "/00003.video")
         let plan = try DataSources.wlasl(json: synth.jsonPath, videos: v, topK: nil, glosses: nil)
         XCTAssertEqual(plan.inputs.count, 11)
+        XCTAssertTrue(plan.inputs.contains { $0.inputPath.hasSuffix("00003.video") })
         let manifest = try ShardBuilder.build(plan: plan, options: options(dir + "/shards"))
         let total = manifest.splits.values.reduce(0) { $0 + $1.clips }
         XCTAssertEqual(total, 9, "12 clips minus 3 bad ones")

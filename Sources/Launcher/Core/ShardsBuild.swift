@@ -82,7 +82,7 @@ struct BuildCommonOptions: ParsableArguments {
         let bar = ProgressBar(total: planned.inputs.count, label: "build", unit: "clips")
         var failed = 0
         let manifest = try ShardBuilder.build(plan: planned, options: options) { _, _, skipped in
-            failed = skipped
+            failed = skipped + plan.skipped.count  // missing inputs count as skipped from the start
             bar.advance(note: skipped > 0 ? "\(skipped) skipped" : "")
         }
         bar.finish(note: failed > 0 ? "\(failed) skipped" : "")
