@@ -298,6 +298,16 @@ public enum SplitPlanner {
     }
 }
 
+extension SplitPlanner {
+    /// For sources with train and test but no val (frame folders): moves `fraction` of each class's train clips to
+    /// val, reproducibly from `seed`. Inputs are returned unchanged when some already are in val.
+    public static func carveValidation(_ inputs: [ClipInput], fraction: Double, seed: UInt64) throws -> [ClipInput] {
+        guard fraction > 0, !inputs.contains(where: { $0.split == .val }) else { return inputs }
+        let open = inputs.map { x -> ClipInput in var y = x; if y.split == .train { y.split = nil }; return y }
+        return try assign(open, valFraction: fraction, testFraction: 0, seed: seed, bySigner: false)
+    }
+}
+
 /// Fisher–Yates with our own draws (the standard library's `shuffle(using:)` may change its algorithm between
 /// releases, and splits must stay reproducible from the seed).
 func shuffle<T>(_ items: inout [T], _ rng: inout SeededRandom) {

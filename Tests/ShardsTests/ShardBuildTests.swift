@@ -198,6 +198,9 @@ final class ShardBuildTests: XCTestCase {
             }
         }
         let framesPlan = try DataSources.frames(root: dir + "/frames")
+        let carved = try SplitPlanner.carveValidation(framesPlan.inputs, fraction: 0.5, seed: 2)
+        XCTAssertEqual(carved.filter { $0.split == .val }.map(\.label), [0, 1], "half of each class's 2 train clips")
+        XCTAssertEqual(carved.filter { $0.split == .test }, framesPlan.inputs.filter { $0.split == .test }, "test untouched")
         var opts = options(dir + "/frame-shards")
         opts.clip.stride = 2
         let m2 = try ShardBuilder.build(plan: framesPlan, options: opts)
