@@ -37,6 +37,9 @@ public struct ShardsBench: ParsableCommand {
     @Option(help: "Runs of each measurement; the fastest is reported (other load on the machine only slows runs down).")
     var repeats: Int = 3
 
+    @Option(help: "Also simulate a trainer that spends this many milliseconds per batch, and report how long it waited for batches (0: skip).")
+    var stepMs: Double = 0
+
     @Flag(help: "Use the evaluation transform (centre window and crop) instead of training augmentation.")
     var eval = false
 
@@ -47,6 +50,7 @@ public struct ShardsBench: ParsableCommand {
             throw ValidationError("--clips, --frames, --stride, --crop, --batch-size and --repeats must be at least 1")
         }
         if let w = workers, w < 1 { throw ValidationError("--workers must be at least 1") }
+        if stepMs < 0 { throw ValidationError("--step-ms must be at least 0") }
     }
 
     public func run() throws {
@@ -90,6 +94,24 @@ public struct ShardsBench: ParsableCommand {
                          label.padding(toLength: 31, withPad: " ", startingAt: 0),
                          Double(clips) / seconds, Double(clips) / seconds / Double(w)))
         }
+        if stepMs > 0 { try simulateTraining(dataset: dataset, transform: transform, batches: batches, workers: n) }
+    }
+
+    /// Runs `batches` through a loader with `workers` workers while the consumer "computes" `stepMs` per batch;
+    /// prints the time the consumer waited (after the first batch, which nothing can prefetch).
+    private func simulateTraining(dataset: ShardDataset, transform: ClipTransform, batches: [[SampleRef]], workers: Int) throws {
+        let loader = BatchLoader(dataset: dataset, transform: transform, epoch: 0, batches: batches, workers: workers,
+                                 queueDepth: 2 * workers)
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try loader.next()
+        let firstWait = loader.waitSeconds
+        while true {
+            usleep(UInt32(stepMs * 1000))
+            if try loader.next() == nil { break }
+        }
+        let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print(String(format: "trainer at %.0f ms/batch, %d worker%@: waited %.3f s after the first batch (first batch %.3f s), epoch %.2f s",
+                     stepMs, workers, workers == 1 ? "" : "s", loader.waitSeconds - firstWait, firstWait, total))
     }
 
     /// The fastest of `repeats` runs of `body`, in seconds.

@@ -11,7 +11,7 @@ public struct ShardsVerify: ParsableCommand {
         discussion: """
             Checks attributes, format and version, dataset types and shapes, offsets (start 0, increasing, ending at \
             the frame count), per-clip array lengths, label range, classes and shard indices across shards and \
-            splits, and manifest.json when present.
+            splits, clip ids unique across splits, and manifest.json when present.
             """)
 
     @Argument(help: "A shard directory (all its splits) or one shard file.")
