@@ -110,19 +110,19 @@ public struct ClipTransform: Sendable, Equatable {
     }
 
     /// Transforms frames `indices` of `frames` (`[F, height, width, 3]` uint8 RGB) into `[3, T, S, S]` floats,
-    /// normalized. In training, draws the augmentation parameters from `rng` (once for the whole clip).
+    /// normalized. In training, draws the augmentation parameters from `rng` (once for the whole clip); in
+    /// evaluation takes the exact centre crop (or resizes the shorter side to S first when a side is below S).
     public func apply(frames: UnsafeBufferPointer<UInt8>, height: Int, width: Int, indices: [Int],
                       rng: inout SeededRandom, into out: UnsafeMutableBufferPointer<Float>) {
         let s = cropSize, t = indices.count, plane = s * s
         precondition(t == temporal.frames && out.count >= 3 * t * plane, "output is [3, T, S, S]")
         precondition(indices.allSatisfy { $0 >= 0 && ($0 + 1) * height * width * 3 <= frames.count }, "frame index out of range")
-        let a = augmentation
-        let frameBytes = height * width * 3
-
-        // 1. Geometry, one inverse map for the clip.
-        if !training && height >= s && width >= s {
-            // Evaluation on frames at least S × S: an exact centre crop, no resampling.
-            let y0 = (height - s) / 2, x0 = (width - s) / 2
+        if training {
+            apply(frames: frames, height: height, width: width, indices: indices,
+                  parameters: drawParameters(height: height, width: width, rng: &rng), into: out)
+        } else if height >= s && width >= s {
+            // An exact centre crop, no resampling.
+            let y0 = (height - s) / 2, x0 = (width - s) / 2, frameBytes = height * width * 3
             for (ti, f) in indices.enumerated() {
                 for y in 0..<s {
                     for x in 0..<s {
@@ -131,54 +131,17 @@ public struct ClipTransform: Sendable, Equatable {
                     }
                 }
             }
+            normalize(out, t: t)
         } else {
-            let map = training ? randomGeometry(height: height, width: width, rng: &rng)
-                               : Geometry.centre(height: height, width: width, size: s)
-            let taps = BilinearTaps(map, size: s, height: height, width: width)
-            for (ti, f) in indices.enumerated() {
-                taps.sample(frames, base: f * frameBytes, into: out, offset: ti * plane, channelStride: t * plane)
-            }
-        }
-        guard training else { return normalize(out, t: t) }
-
-        // 2. Colour jitter: factors drawn once per clip, fixed order brightness → contrast → saturation.
-        func factor(_ x: Double) -> Float { Float(max(0, 1 - x) + (1 + x - max(0, 1 - x)) * rng.nextDouble()) }
-        let b = a.brightness > 0 ? factor(a.brightness) : 1
-        let cf = a.contrast > 0 ? factor(a.contrast) : 1
-        let sf = a.saturation > 0 ? factor(a.saturation) : 1
-        let n = t * plane
-        if b != 1 { for i in 0..<(3 * n) { out[i] = min(max(out[i] * b, 0), 1) } }
-        if cf != 1 {
-            // Grey mean over the whole clip, so one clip gets one contrast map (torchvision uses each image's own).
-            var sum: Double = 0
-            for i in 0..<n { sum += Double(0.299 * out[i] + 0.587 * out[n + i] + 0.114 * out[2 * n + i]) }
-            let m = Float(sum / Double(n)) * (1 - cf)
-            for i in 0..<(3 * n) { out[i] = min(max(out[i] * cf + m, 0), 1) }
-        }
-        if sf != 1 {
-            for i in 0..<n {
-                let grey = (0.299 * out[i] + 0.587 * out[n + i] + 0.114 * out[2 * n + i]) * (1 - sf)
-                for c in 0..<3 { out[c * n + i] = min(max(out[c * n + i] * sf + grey, 0), 1) }
-            }
-        }
-        // 3. Gaussian blur (the draw happens whether or not it fires, so later draws do not shift).
-        let fire = rng.nextDouble() < a.blurProbability
-        let sigma = a.blurSigma.lowerBound + (a.blurSigma.upperBound - a.blurSigma.lowerBound) * rng.nextDouble()
-        if fire && sigma > 0 { gaussianBlur(out, planes: 3 * t, size: s, sigma: sigma) }
-        normalize(out, t: t)
-    }
-
-    private func normalize(_ out: UnsafeMutableBufferPointer<Float>, t: Int) {
-        let n = t * cropSize * cropSize
-        for c in 0..<3 {
-            let m = normalization.mean[c], inv = 1 / normalization.std[c]
-            for i in (c * n)..<((c + 1) * n) { out[i] = (out[i] - m) * inv }
+            apply(frames: frames, height: height, width: width, indices: indices,
+                  parameters: .centre(height: height, width: width), into: out)
         }
     }
 
-    /// Random resized crop (torchvision's sampling: 10 tries, else the largest centred crop within the ratio range),
-    /// flip and rotation, drawn in that order.
-    private func randomGeometry(height: Int, width: Int, rng: inout SeededRandom) -> Geometry {
+    /// Draws one clip's augmentation parameters from `rng`, in a fixed order: crop (torchvision's RandomResizedCrop
+    /// sampling: 10 tries, else the largest centred crop within the ratio range), flip, angle, brightness, contrast,
+    /// saturation, blur. Every draw happens whether or not its transform is enabled, so the stream never shifts.
+    public func drawParameters(height: Int, width: Int, rng: inout SeededRandom) -> AugmentationParameters {
         let a = augmentation
         let area = Double(height * width)
         var crop: (w: Double, h: Double, cx: Double, cy: Double)?
@@ -203,22 +166,154 @@ public struct ClipTransform: Sendable, Equatable {
         }
         let flip = rng.nextDouble() < a.horizontalFlipProbability
         let angle = (rng.nextDouble() * 2 - 1) * a.rotationDegrees * Double.pi / 180
-        let c = crop!
-        return Geometry(centreX: c.cx, centreY: c.cy, scaleX: c.w / Double(cropSize), scaleY: c.h / Double(cropSize),
-                        angle: angle, flip: flip)
+        func factor(_ x: Double) -> Float {
+            let u = rng.nextDouble()
+            return x > 0 ? Float(max(0, 1 - x) + (1 + x - max(0, 1 - x)) * u) : 1
+        }
+        let b = factor(a.brightness), c = factor(a.contrast), sat = factor(a.saturation)
+        let fire = rng.nextDouble() < a.blurProbability
+        let sigma = a.blurSigma.lowerBound + (a.blurSigma.upperBound - a.blurSigma.lowerBound) * rng.nextDouble()
+        let k = crop!
+        return AugmentationParameters(centreX: k.cx, centreY: k.cy, cropWidth: k.w, cropHeight: k.h, flip: flip,
+                                      angle: angle, brightness: b, contrast: c, saturation: sat,
+                                      blurSigma: fire && sigma > 0 ? sigma : nil)
+    }
+
+    /// Applies `p` to frames `indices` of `frames` (`[F, height, width, 3]` uint8) giving `[3, T, S, S]` normalized
+    /// floats: bilinear geometry through a tap table built once, colour jitter, separable blur, normalization.
+    public func apply(frames: UnsafeBufferPointer<UInt8>, height: Int, width: Int, indices: [Int],
+                      parameters p: AugmentationParameters, into out: UnsafeMutableBufferPointer<Float>) {
+        let s = cropSize, t = indices.count, plane = s * s, n = t * plane
+        precondition(out.count >= 3 * n, "output is [3, T, S, S]")
+        let taps = BilinearTaps(p, size: s, height: height, width: width)
+        for (ti, f) in indices.enumerated() {
+            taps.sample(frames, base: f * height * width * 3, into: out, offset: ti * plane, channelStride: n)
+        }
+        // Colour jitter in fixed order brightness → contrast → saturation, clamping to [0, 1] after each.
+        if p.brightness != 1 { for i in 0..<(3 * n) { out[i] = min(max(out[i] * p.brightness, 0), 1) } }
+        if p.contrast != 1 {
+            // Grey mean over the whole clip, so one clip gets one contrast map (torchvision uses each image's own).
+            var sum: Double = 0
+            for i in 0..<n { sum += Double(0.299 * out[i] + 0.587 * out[n + i] + 0.114 * out[2 * n + i]) }
+            let m = Float(sum / Double(n)) * (1 - p.contrast)
+            for i in 0..<(3 * n) { out[i] = min(max(out[i] * p.contrast + m, 0), 1) }
+        }
+        if p.saturation != 1 {
+            for i in 0..<n {
+                let grey = (0.299 * out[i] + 0.587 * out[n + i] + 0.114 * out[2 * n + i]) * (1 - p.saturation)
+                for c in 0..<3 { out[c * n + i] = min(max(out[c * n + i] * p.saturation + grey, 0), 1) }
+            }
+        }
+        if let sigma = p.blurSigma { gaussianBlur(out, planes: 3 * t, size: s, sigma: sigma) }
+        normalize(out, t: t)
+    }
+
+    /// The plain version of `apply(…parameters:…)`, for tests: source point and bilinear weights recomputed for every
+    /// pixel of every frame, colour jitter per pixel, blur as a direct 2-D convolution. Same shapes and result.
+    public func applyReference(frames: UnsafeBufferPointer<UInt8>, height: Int, width: Int, indices: [Int],
+                               parameters p: AugmentationParameters, into out: UnsafeMutableBufferPointer<Float>) {
+        let s = cropSize, t = indices.count, n = t * s * s
+        func at(_ f: Int, _ y: Int, _ x: Int, _ c: Int) -> Double { Double(frames[((f * height + y) * width + x) * 3 + c]) }
+        var img = [Double](repeating: 0, count: 3 * n)  // [3, T, S, S]
+        for (ti, f) in indices.enumerated() {
+            for y in 0..<s {
+                for x in 0..<s {
+                    var u = (Double(x) + 0.5 - Double(s) / 2) * p.cropWidth / Double(s)
+                    let v = (Double(y) + 0.5 - Double(s) / 2) * p.cropHeight / Double(s)
+                    if p.flip { u = -u }
+                    let sx = min(max(p.centreX + cos(p.angle) * u - sin(p.angle) * v - 0.5, 0), Double(width - 1))
+                    let sy = min(max(p.centreY + sin(p.angle) * u + cos(p.angle) * v - 0.5, 0), Double(height - 1))
+                    let x0 = Int(sx.rounded(.down)), y0 = Int(sy.rounded(.down))
+                    let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+                    let fx = sx - Double(x0), fy = sy - Double(y0)
+                    for c in 0..<3 {
+                        let top = at(f, y0, x0, c) * (1 - fx) + at(f, y0, x1, c) * fx
+                        let bottom = at(f, y1, x0, c) * (1 - fx) + at(f, y1, x1, c) * fx
+                        img[((c * t + ti) * s + y) * s + x] = (top * (1 - fy) + bottom * fy) / 255
+                    }
+                }
+            }
+        }
+        func clamp(_ v: Double) -> Double { min(max(v, 0), 1) }
+        func grey(_ i: Int) -> Double { 0.299 * img[i] + 0.587 * img[n + i] + 0.114 * img[2 * n + i] }
+        let b = Double(p.brightness), cf = Double(p.contrast), sf = Double(p.saturation)
+        if b != 1 { img = img.map { clamp($0 * b) } }
+        if cf != 1 {
+            let mean = (0..<n).map(grey).reduce(0, +) / Double(n)
+            img = img.map { clamp(cf * $0 + (1 - cf) * mean) }
+        }
+        if sf != 1 {
+            for i in 0..<n {
+                let g = grey(i)
+                for c in 0..<3 { img[c * n + i] = clamp(sf * img[c * n + i] + (1 - sf) * g) }
+            }
+        }
+        if let sigma = p.blurSigma {
+            let r = min(Int((3 * sigma).rounded(.up)), s - 1)
+            let w1 = (-r...r).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+            let total = w1.reduce(0, +)
+            func reflect(_ i: Int) -> Int { i < 0 ? -i : (i >= s ? 2 * (s - 1) - i : i) }
+            var blurred = img
+            for plane in 0..<(3 * t) where r >= 1 {
+                for y in 0..<s {
+                    for x in 0..<s {
+                        var acc = 0.0
+                        for dy in -r...r {
+                            for dx in -r...r {
+                                acc += w1[dy + r] * w1[dx + r] * img[(plane * s + reflect(y + dy)) * s + reflect(x + dx)]
+                            }
+                        }
+                        blurred[(plane * s + y) * s + x] = acc / (total * total)
+                    }
+                }
+            }
+            img = blurred
+        }
+        for c in 0..<3 {
+            for i in 0..<n {
+                out[c * n + i] = Float((img[c * n + i] - Double(normalization.mean[c])) / Double(normalization.std[c]))
+            }
+        }
+    }
+
+    private func normalize(_ out: UnsafeMutableBufferPointer<Float>, t: Int) {
+        let n = t * cropSize * cropSize
+        for c in 0..<3 {
+            let m = normalization.mean[c], inv = 1 / normalization.std[c]
+            for i in (c * n)..<((c + 1) * n) { out[i] = (out[i] - m) * inv }
+        }
     }
 }
 
-/// Output pixel (x, y) of an S × S image maps to source point centre + R(angle) · (±(x + ½ − S/2)·scaleX,
-/// (y + ½ − S/2)·scaleY), in pixel-centre coordinates; the sign is − when flipped.
-struct Geometry {
-    var centreX: Double, centreY: Double, scaleX: Double, scaleY: Double, angle: Double, flip: Bool
+/// One clip's augmentation, drawn once and applied to every frame.
+///
+/// Output pixel (x, y) of the S × S result samples the stored frame at
+/// centre + R(angle) · (±(x + ½ − S/2) · cropWidth / S, (y + ½ − S/2) · cropHeight / S) in pixel-centre coordinates
+/// (− when flipped), bilinearly, with coordinates clamped to the frame.
+public struct AugmentationParameters: Sendable, Equatable {
+    /// Crop box centre and size, in stored-frame pixels.
+    public var centreX: Double, centreY: Double, cropWidth: Double, cropHeight: Double
+    public var flip: Bool
+    /// Rotation about the crop centre, radians.
+    public var angle: Double
+    /// Colour jitter factors; 1 leaves the clip unchanged.
+    public var brightness: Float, contrast: Float, saturation: Float
+    /// Gaussian blur sigma in output pixels; nil for no blur.
+    public var blurSigma: Double?
 
-    /// Shorter side resized to `size`, then the centre `size × size` (for frames smaller than the crop).
-    static func centre(height: Int, width: Int, size: Int) -> Geometry {
-        let scale = Double(min(height, width)) / Double(size)
-        return Geometry(centreX: Double(width) / 2, centreY: Double(height) / 2, scaleX: scale, scaleY: scale,
-                        angle: 0, flip: false)
+    public init(centreX: Double, centreY: Double, cropWidth: Double, cropHeight: Double, flip: Bool = false,
+                angle: Double = 0, brightness: Float = 1, contrast: Float = 1, saturation: Float = 1,
+                blurSigma: Double? = nil) {
+        self.centreX = centreX; self.centreY = centreY; self.cropWidth = cropWidth; self.cropHeight = cropHeight
+        self.flip = flip; self.angle = angle; self.brightness = brightness; self.contrast = contrast
+        self.saturation = saturation; self.blurSigma = blurSigma
+    }
+
+    /// The centred square of the shorter side: resize the shorter side to S, keep the centre S × S.
+    public static func centre(height: Int, width: Int) -> AugmentationParameters {
+        let side = Double(min(height, width))
+        return AugmentationParameters(centreX: Double(width) / 2, centreY: Double(height) / 2, cropWidth: side,
+                                      cropHeight: side)
     }
 }
 
@@ -230,15 +325,16 @@ struct BilinearTaps {
     /// Weights of the four taps, `[S*S*4]`.
     var weights: [Float]
 
-    init(_ g: Geometry, size: Int, height: Int, width: Int) {
+    init(_ g: AugmentationParameters, size: Int, height: Int, width: Int) {
         self.size = size
         offsets = [Int32](repeating: 0, count: size * size * 4)
         weights = [Float](repeating: 0, count: size * size * 4)
         let cosA = cos(g.angle), sinA = sin(g.angle), half = Double(size) / 2
+        let scaleX = g.cropWidth / Double(size), scaleY = g.cropHeight / Double(size)
         for y in 0..<size {
             for x in 0..<size {
-                var u = (Double(x) + 0.5 - half) * g.scaleX
-                let v = (Double(y) + 0.5 - half) * g.scaleY
+                var u = (Double(x) + 0.5 - half) * scaleX
+                let v = (Double(y) + 0.5 - half) * scaleY
                 if g.flip { u = -u }
                 // Source coordinates with pixel centres at integers.
                 let sx = min(max(g.centreX + cosA * u - sinA * v - 0.5, 0), Double(width - 1))
@@ -275,7 +371,8 @@ struct BilinearTaps {
 }
 
 /// Separable Gaussian blur of `planes` S × S planes in place, reflecting at the borders (as torchvision does).
-/// Kernel radius ⌈3σ⌉, capped at S − 1.
+/// Kernel radius ⌈3σ⌉, capped at S − 1. Each row or column is first copied into a reflect-padded line so the
+/// inner loop has no border tests.
 func gaussianBlur(_ data: UnsafeMutableBufferPointer<Float>, planes: Int, size s: Int, sigma: Double) {
     let radius = min(Int((3 * sigma).rounded(.up)), s - 1)
     guard radius >= 1 else { return }
@@ -283,24 +380,24 @@ func gaussianBlur(_ data: UnsafeMutableBufferPointer<Float>, planes: Int, size s
     let total = kernel.reduce(0, +)
     kernel = kernel.map { $0 / total }
     func reflect(_ i: Int) -> Int { i < 0 ? -i : (i >= s ? 2 * (s - 1) - i : i) }
-    var line = [Float](repeating: 0, count: s)
-    for p in 0..<planes {
-        let base = p * s * s
-        for y in 0..<s {  // rows
-            for x in 0..<s {
-                var acc: Float = 0
-                for k in -radius...radius { acc += kernel[k + radius] * data[base + y * s + reflect(x + k)] }
-                line[x] = acc
+    let source = (0..<(s + 2 * radius)).map { reflect($0 - radius) }
+    var padded = [Float](repeating: 0, count: s + 2 * radius)
+    kernel.withUnsafeBufferPointer { k in
+        padded.withUnsafeMutableBufferPointer { line in
+            // One line (a row when step is 1, a column when step is S) starting at `start`.
+            func blurLine(_ start: Int, step: Int) {
+                for i in 0..<line.count { line[i] = data[start + source[i] * step] }
+                for x in 0..<s {
+                    var acc: Float = 0
+                    for j in 0..<k.count { acc += k[j] * line[x + j] }
+                    data[start + x * step] = acc
+                }
             }
-            for x in 0..<s { data[base + y * s + x] = line[x] }
-        }
-        for x in 0..<s {  // columns
-            for y in 0..<s {
-                var acc: Float = 0
-                for k in -radius...radius { acc += kernel[k + radius] * data[base + reflect(y + k) * s + x] }
-                line[y] = acc
+            for p in 0..<planes {
+                let base = p * s * s
+                for y in 0..<s { blurLine(base + y * s, step: 1) }
+                for x in 0..<s { blurLine(base + x, step: s) }
             }
-            for y in 0..<s { data[base + y * s + x] = line[y] }
         }
     }
 }

@@ -7,7 +7,8 @@ public enum NativeLibraries {
     /// HDF5's run-time version, e.g. "1.10.8".
     public static var hdf5Version: String {
         var major: UInt32 = 0, minor: UInt32 = 0, release: UInt32 = 0
-        guard H5get_libversion(&major, &minor, &release) >= 0 else { return "unknown" }
+        let status = HDF5Lock.with { H5get_libversion(&major, &minor, &release) }
+        guard status >= 0 else { return "unknown" }
         return "\(major).\(minor).\(release)"
     }
 

@@ -86,6 +86,26 @@ public enum DistributedSampler {
         return out
     }
 
+    /// Rank `rank`'s batches for `epoch`: global mode deals the permutation of all clips (see `globalEpoch`); local
+    /// mode takes `localSteps × batchSize` samples from the rank's own shards (see `localEpoch`; the ranks must agree
+    /// on `localSteps`, e.g. the minimum over ranks of `localClips(…).count / batchSize`).
+    public static func epochBatches(mode: SamplingMode, dataset: ShardDataset, seed: UInt64, epoch: Int, rank: Int,
+                                    worldSize: Int, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
+                                    localSteps: Int? = nil) -> [[SampleRef]] {
+        switch mode {
+        case .global:
+            let samples = globalEpoch(count: dataset.count, seed: seed, epoch: epoch, rank: rank, worldSize: worldSize,
+                                      shuffle: shuffle, dropLast: dropLast)
+            return batches(samples, batchSize: batchSize, dropLast: dropLast)
+        case .local:
+            let clips = localClips(dataset: dataset, rank: rank, worldSize: worldSize)
+            let steps = localSteps ?? (clips.count / batchSize)
+            let samples = localEpoch(clips: clips, seed: seed, epoch: epoch, rank: rank, samples: steps * batchSize,
+                                     shuffle: shuffle)
+            return batches(samples, batchSize: batchSize, dropLast: true)
+        }
+    }
+
     /// Cuts samples into batches of `batchSize`; the last, shorter batch is kept unless `dropLast`.
     public static func batches(_ samples: [SampleRef], batchSize: Int, dropLast: Bool = false) -> [[SampleRef]] {
         precondition(batchSize >= 1, "batch size must be at least 1")

@@ -53,10 +53,15 @@ public enum ShardBuilder {
         precondition(plan.inputs.allSatisfy { $0.split != nil }, "assign splits before building")
         try checkOutput(options.out)
         let out = (options.out as NSString).standardizingPath
-        let parent = (out as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: parent.isEmpty ? "." : parent, withIntermediateDirectories: true)
-        let tmp = (parent as NSString).appendingPathComponent(".\((out as NSString).lastPathComponent).tmp-\(getpid())")
-        try? FileManager.default.removeItem(atPath: tmp)
+        var parent = (out as NSString).deletingLastPathComponent
+        if parent.isEmpty { parent = "." }
+        try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let hiddenPrefix = ".\((out as NSString).lastPathComponent).tmp-"
+        // A build that was killed leaves its temporary directory behind; it can never complete, so remove it.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(hiddenPrefix) {
+            try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(name))
+        }
+        let tmp = (parent as NSString).appendingPathComponent(hiddenPrefix + "\(getpid())")
         var committed = false
         defer { if !committed { try? FileManager.default.removeItem(atPath: tmp) } }
 

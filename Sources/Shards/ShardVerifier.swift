@@ -17,7 +17,8 @@ public enum ShardVerifier {
     /// Per file: attributes present, format and version known, datasets present with the documented types and shapes,
     /// offsets starting at 0, strictly increasing and ending at the frame count, per-clip arrays of equal length,
     /// labels within the classes. Per split: classes, frame size and shard count consistent, one file per index.
-    /// Per directory: the same classes in every split, and `manifest.json` (when present) agreeing with the shards.
+    /// Per directory: the same classes in every split, clip ids unique across all splits, and `manifest.json` (when
+    /// present) agreeing with the shards.
     /// With `readFrames`, every clip's frames are also read back (catches truncated or corrupt chunks).
     public static func verify(path: String, readFrames: Bool = false) throws -> VerificationReport {
         var isDirectory: ObjCBool = false
@@ -38,6 +39,7 @@ public enum ShardVerifier {
                                  "split '\(name)' has different classes from split '\(splits[0].0)'",
                                  hint: "labels would mean different signs in different splits")
             }
+            try checkUniqueClipIDs(splits)
             if FileManager.default.fileExists(atPath: Manifest.path(inDirectory: path)) {
                 let m = try Manifest.read(fromDirectory: path)
                 try check(manifest: m, against: splits, directory: path)
@@ -46,6 +48,7 @@ public enum ShardVerifier {
         } else {
             let ds = try ShardDataset(path: path)
             splits = [(ds.split, ds)]
+            try checkUniqueClipIDs(splits)
         }
         var framesRead = 0
         if readFrames {
@@ -57,6 +60,24 @@ public enum ShardVerifier {
             }
         }
         return VerificationReport(splits: splits, manifest: manifest, framesRead: framesRead)
+    }
+
+    /// Clip ids are unique across every shard of every split: a clip in two splits would leak test data into
+    /// training, and one twice in a split would be seen twice per epoch.
+    static func checkUniqueClipIDs(_ splits: [(String, ShardDataset)]) throws {
+        var seen: [String: (split: String, path: String, local: Int)] = [:]
+        for (name, ds) in splits {
+            for m in ds.shards {
+                for (i, id) in m.clipIDs.enumerated() {
+                    if let first = seen[id] {
+                        throw ShardError(.invariant, path: m.path, object: ShardFormat.Dataset.clipIDs,
+                                         "clip id '\(id)' (clip \(i), split '\(name)') also appears as clip \(first.local) of \(first.path) (split '\(first.split)')",
+                                         hint: "each input must be stored once; a clip in two splits leaks test data into training")
+                    }
+                    seen[id] = (name, m.path, i)
+                }
+            }
+        }
     }
 
     static func check(manifest m: Manifest, against splits: [(String, ShardDataset)], directory: String) throws {

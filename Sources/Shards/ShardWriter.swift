@@ -248,7 +248,7 @@ final class SingleShardWriter {
         try HDF5Lock.with {
             try h5check(H5Fflush(file, H5F_SCOPE_GLOBAL), "H5Fflush", path: path)
             let status = closeHandles()
-            try h5check(status, "H5Fclose", path: path)
+            try h5check(status, "H5Dclose/H5Fclose", path: path, hint: "the disk may be full")
         }
         let fd = open(tempPath, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }
@@ -260,13 +260,14 @@ final class SingleShardWriter {
         done = true
     }
 
-    /// Closes every handle; returns H5Fclose's status (negative on failure).
+    /// Closes every handle; returns the lowest status of the H5Dclose and H5Fclose calls (negative on failure).
     @discardableResult
     private func closeHandles() -> herr_t {
-        for ds in datasets.values { H5Dclose(ds) }
+        var status: herr_t = 0
+        for ds in datasets.values { status = min(status, H5Dclose(ds)) }
         datasets.removeAll()
-        guard file >= 0 else { return 0 }
-        let status = H5Fclose(file)
+        guard file >= 0 else { return status }
+        status = min(status, H5Fclose(file))
         file = -1
         return status
     }

@@ -54,7 +54,7 @@ public struct WLASLEntry: Codable, Sendable {
 }
 
 public enum DataSources {
-    /// File extensions tried for a WLASL video after `.mp4`; anything FFmpeg opens works, these are just searched.
+    /// Video file extensions: preferred when a WLASL video_id has several files, required in class folders.
     public static let videoExtensions: Set<String> = ["mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "flv", "swf", "ts"]
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"]
 
@@ -94,14 +94,16 @@ public enum DataSources {
             }
             chosen = Array(entries.prefix(k))
         }
-        // One directory listing: video_id → file, preferring .mp4.
+        // One directory listing: video_id → file. FFmpeg probes the content, so any extension will do; when several
+        // files share a video_id, .mp4 wins, then a known video extension, then the first name in sorted order.
         let listing = (try? FileManager.default.contentsOfDirectory(atPath: videos)) ?? []
-        var fileByID: [String: String] = [:]
-        for name in listing.sorted() {
+        var fileByID: [String: (name: String, rank: Int)] = [:]
+        for name in listing.sorted() where !name.hasPrefix(".") {
             let ext = (name as NSString).pathExtension.lowercased()
             let stem = (name as NSString).deletingPathExtension
-            guard videoExtensions.contains(ext) else { continue }
-            if ext == "mp4" || fileByID[stem] == nil { fileByID[stem] = name }
+            let rank = ext == "mp4" ? 0 : (videoExtensions.contains(ext) ? 1 : 2)
+            if let seen = fileByID[stem], seen.rank <= rank { continue }
+            fileByID[stem] = (name, rank)
         }
         var plan = SourcePlan(classes: chosen.map(\.gloss), inputs: [], skipped: [], fps: nil)
         for (label, entry) in chosen.enumerated() {
@@ -118,7 +120,7 @@ public enum DataSources {
                     }
                     split = parsed
                 }
-                guard let file = fileByID[inst.video_id] else {
+                guard let file = fileByID[inst.video_id]?.name else {
                     plan.skipped.append(Manifest.SkippedInput(input: (videos as NSString).appendingPathComponent(inst.video_id + ".mp4"),
                                                      reason: "video not found in \(videos)"))
                     continue
@@ -293,6 +295,16 @@ public enum SplitPlanner {
             }
         }
         return out
+    }
+}
+
+extension SplitPlanner {
+    /// For sources with train and test but no val (frame folders): moves `fraction` of each class's train clips to
+    /// val, reproducibly from `seed`. Inputs are returned unchanged when some already are in val.
+    public static func carveValidation(_ inputs: [ClipInput], fraction: Double, seed: UInt64) throws -> [ClipInput] {
+        guard fraction > 0, !inputs.contains(where: { $0.split == .val }) else { return inputs }
+        let open = inputs.map { x -> ClipInput in var y = x; if y.split == .train { y.split = nil }; return y }
+        return try assign(open, valFraction: fraction, testFraction: 0, seed: seed, bySigner: false)
     }
 }
 

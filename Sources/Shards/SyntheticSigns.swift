@@ -154,7 +154,7 @@ public enum SyntheticSigns {
 
     /// Hand centres (x, y in [0, 1]) and a size factor at phase `w` (radians) for trajectory `kind`.
     static func hands(_ kind: Int, _ w: Double, cx: Double, cy: Double) -> [(Double, Double, Double)] {
-        let a = 0.18
+        let a = 0.2
         switch kind {
         case 0: return [(cx + a * sin(w), cy, 1)]                                     // side to side
         case 1: return [(cx, cy + a * sin(w), 1)]                                     // up and down
@@ -176,8 +176,8 @@ public enum SyntheticSigns {
         var r = SeededRandom(keys: options.seed, 2, UInt64(c), UInt64(j))
         let phase0 = r.nextDouble() * 2 * Double.pi
         let cx = 0.5 + person.dx + (r.nextDouble() - 0.5) * 0.04
-        let cy = 0.52 + person.dy + (r.nextDouble() - 0.5) * 0.04
-        let radius = Double(n) * 0.085 * person.scale * (0.95 + r.nextDouble() * 0.1)
+        let cy = 0.56 + person.dy + (r.nextDouble() - 0.5) * 0.04
+        let radius = Double(n) * 0.11 * person.scale * (0.95 + r.nextDouble() * 0.1)
         let cycles = person.speed * (0.9 + r.nextDouble() * 0.2)
         let handColour = (person.skin.0 * 0.92, person.skin.1 * 0.92, person.skin.2 * 0.92)
 
@@ -194,8 +194,8 @@ public enum SyntheticSigns {
                 }
                 var colour = (person.background.0 + tex, person.background.1 + tex, person.background.2 + tex)
                 let u = (Double(x) / Double(n) - (0.5 + person.dx)), v = Double(y) / Double(n)
-                if v > 0.62 + person.dy && abs(u) < 0.3 { colour = person.shirt }                     // torso
-                let hx = u / 0.11, hy = (v - (0.3 + person.dy)) / 0.14
+                if v > 0.34 + person.dy && abs(u) < 0.28 { colour = person.shirt }                     // torso
+                let hx = u / 0.1, hy = (v - (0.2 + person.dy)) / 0.12
                 if hx * hx + hy * hy <= 1 { colour = person.skin }                                     // head
                 scene[(y * n + x) * 3] = colour.0; scene[(y * n + x) * 3 + 1] = colour.1; scene[(y * n + x) * 3 + 2] = colour.2
             }

@@ -137,8 +137,10 @@ public enum VideoDecoder {
                 let number = info.decodedFrames
                 if selection.keeps(number) {
                     let w = Int(frm.pointee.width), h = Int(frm.pointee.height)
-                    guard w > 0, h > 0, let pixelFormat = AVPixelFormat(rawValue: frm.pointee.format) as AVPixelFormat?
-                    else { throw fail("avcodec_receive_frame", 0, "a decoded frame has no size") }
+                    let pixelFormat = AVPixelFormat(rawValue: frm.pointee.format)
+                    guard w > 0, h > 0, pixelFormat != AV_PIX_FMT_NONE else {
+                        throw fail("avcodec_receive_frame", 0, "a decoded frame has no size or pixel format")
+                    }
                     scaler = sws_getCachedContext(scaler, Int32(w), Int32(h), pixelFormat, Int32(w), Int32(h),
                                                   AV_PIX_FMT_RGB24, SWS_BILINEAR | SWS_ACCURATE_RND, nil, nil, nil)
                     guard scaler != nil else {

@@ -65,8 +65,10 @@ public final class VideoEncoder {
         ctx.pointee.gop_size = 12
         ctx.pointee.thread_count = 1
         if name == "libx264" {
-            _ = av_opt_set(ctx.pointee.priv_data, "preset", "veryfast", 0)
-            _ = av_opt_set(ctx.pointee.priv_data, "crf", "\(quality)", 0)
+            for (key, value) in [("preset", "veryfast"), ("crf", "\(quality)")] {
+                rc = av_opt_set(ctx.pointee.priv_data, key, value, 0)
+                guard rc >= 0 else { throw fail("av_opt_set(\(key)=\(value))", rc, "this libx264 refuses the option") }
+            }
         } else {
             // MPEG-4 part 2 has no CRF: a fixed quantiser (2 best … 31 worst) scaled from the same 0…51 range.
             ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)

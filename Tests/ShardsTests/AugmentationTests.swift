@@ -127,4 +127,50 @@ final class AugmentationTests: XCTestCase {
             XCTAssertEqual(maxDiff, 0, "key \(key): frames of one clip transformed differently, max difference \(maxDiff)")
         }
     }
+    func testFastAugmentationMatchesThePlainReferenceOnOddShapes() {
+        var aug = AugmentationConfig()
+        aug.horizontalFlipProbability = 0.5
+        aug.rotationDegrees = 25
+        aug.brightness = 0.4; aug.contrast = 0.4; aug.saturation = 0.4
+        aug.blurProbability = 0.7
+        for (h, w, s, t) in [(13, 10, 7, 3), (9, 17, 5, 2), (6, 6, 9, 1)] {
+            let clip = ShardFixture.clip(h + w, frames: t + 2, height: h, width: w)
+            let transform = ClipTransform(temporal: TemporalSampling(frames: t), cropSize: s, training: true, augmentation: aug)
+            for key in 0..<8 {
+                var rng = SeededRandom(keys: 11, UInt64(key))
+                let p = transform.drawParameters(height: h, width: w, rng: &rng)
+                let indices = (0..<t).map { ($0 * 2 + key) % (t + 2) }
+                var fast = [Float](repeating: .nan, count: transform.floatsPerWindow)
+                var reference = fast
+                clip.frames.withUnsafeBufferPointer { f in
+                    fast.withUnsafeMutableBufferPointer {
+                        transform.apply(frames: f, height: h, width: w, indices: indices, parameters: p, into: $0)
+                    }
+                    reference.withUnsafeMutableBufferPointer {
+                        transform.applyReference(frames: f, height: h, width: w, indices: indices, parameters: p, into: $0)
+                    }
+                }
+                let maxDiff = zip(fast, reference).map { abs($0 - $1) }.max() ?? .nan
+                XCTAssertLessThan(maxDiff, 1e-4, "\(h)x\(w) S=\(s) T=\(t) key \(key) \(p): max difference \(maxDiff)")
+            }
+        }
+    }
+
+    func testFlipIsOffByDefaultAndTheDrawCoversTheConfiguredRanges() {
+        let transform = ClipTransform(temporal: TemporalSampling(frames: 1), cropSize: 8, training: true)
+        var flips = 0, blurs = 0
+        for key in 0..<300 {
+            var rng = SeededRandom(keys: 2, UInt64(key))
+            let p = transform.drawParameters(height: 40, width: 30, rng: &rng)
+            if p.flip { flips += 1 }
+            if p.blurSigma != nil { blurs += 1 }
+            XCTAssertLessThanOrEqual(abs(p.angle), 10 * Double.pi / 180 + 1e-12)
+            XCTAssertTrue((0.8...1.2).contains(Double(p.brightness)), "\(p.brightness)")
+            let area = p.cropWidth * p.cropHeight / 1200
+            XCTAssertTrue(area >= 0.55 && area <= 1.0, "crop area fraction \(area)")
+            XCTAssertTrue(p.centreX - p.cropWidth / 2 >= 0 && p.centreX + p.cropWidth / 2 <= 30, "\(p)")
+        }
+        XCTAssertEqual(flips, 0, "mirroring changes the signing hand; it must be asked for")
+        XCTAssertTrue((30...90).contains(blurs), "blur fired \(blurs) times in 300 at probability 0.2")
+    }
 }

@@ -79,4 +79,18 @@ final class BatchLoaderTests: XCTestCase {
         loader = nil  // deinit must return (workers blocked on the full queue are woken and exit)
         XCTAssertNil(loader)
     }
+    func testAShardThatDisappearsSurfacesAsATypedErrorFromNext() throws {
+        let data = try dataset()
+        try FileManager.default.removeItem(atPath: data.shards[1].path)
+        let inShard1 = data.clipStarts[1]
+        let batches = [[SampleRef(index: 0)], [SampleRef(index: inShard1)], [SampleRef(index: 1)]]
+        let loader = BatchLoader(dataset: data, transform: transform, epoch: 0, batches: batches, workers: 2)
+        XCTAssertEqual(try loader.next()?.indices, [0])
+        XCTAssertThrowsError(try loader.next()) { error in
+            let e = error as? ShardError
+            XCTAssertEqual(e?.kind, .io, "\(error)")
+            XCTAssertEqual(e?.path, data.shards[1].path)
+        }
+        XCTAssertEqual(try loader.next()?.indices, [1], "later batches still arrive in order")
+    }
 }

@@ -99,4 +99,35 @@ final class HandCropTests: XCTestCase {
         XCTAssertThrowsError(try HandCropMode(parsing: "hands"))
         XCTAssertThrowsError(try HandCropMode(parsing: "boxes:"))
     }
+
+    func testBoxesFileAndMotionModesChooseTheClipSquare() throws {
+        let dir = try ShardFixture.directory(self)
+        // Six 60×40 frames: grey, with a 6×6 white blob sliding right along rows 10..<16 from x = 30 to x = 45.
+        var paths: [String] = []
+        for f in 0..<6 {
+            var rgb = [UInt8](repeating: 100, count: 60 * 40 * 3)
+            for y in 10..<16 { for x in (30 + 3 * f)..<(36 + 3 * f) { for c in 0..<3 { rgb[(y * 60 + x) * 3 + c] = 255 } } }
+            paths.append(dir + "/frame_\(f).bmp")
+            try MediaFixture.writeBMP(rgb, width: 60, height: 40, to: paths[f])
+        }
+        let input = ClipInput(media: .images(paths), label: 0, clipID: "c1")
+
+        try Data("{\"c1\": [5, 5, 25, 15]}".utf8).write(to: URL(fileURLWithPath: dir + "/boxes.json"))
+        let boxes = try ClipOptions.loadBoxes(path: dir + "/boxes.json")
+        let listed = try ClipReader.read(input, options: ClipOptions(size: 8, handCrop: .boxes(path: dir + "/boxes.json"), margin: 0, boxes: boxes))
+        XCTAssertTrue(listed.box == (5, 0, 25, 20), "box 20×10 squared to 20 around (15, 10): \(listed.box)")
+        var other = input; other.clipID = "c2"
+        let unlisted = try ClipReader.read(other, options: ClipOptions(size: 8, handCrop: .boxes(path: dir + "/boxes.json"), margin: 0, boxes: boxes))
+        XCTAssertTrue(unlisted.box == (10, 0, 50, 40), "a clip the file does not list gets the centre square: \(unlisted.box)")
+
+        let moving = try ClipReader.read(input, options: ClipOptions(size: 8, handCrop: .motion, margin: 0))
+        // The blob sweeps x 30..<51, y 10..<16; the square around it is about 21 wide, centred near (40, 13).
+        let (x0, y0, x1, y1) = moving.box
+        XCTAssertEqual(Double(x0 + x1) / 2, 40.5, accuracy: 3, "\(moving.box)")
+        XCTAssertEqual(Double(y0 + y1) / 2, 13, accuracy: 4, "\(moving.box)")
+        XCTAssertEqual(Double(x1 - x0), 21, accuracy: 6, "\(moving.box)")
+
+        try Data("{\"c1\": [1, 2, 3]}".utf8).write(to: URL(fileURLWithPath: dir + "/bad.json"))
+        XCTAssertThrowsError(try ClipOptions.loadBoxes(path: dir + "/bad.json")) { XCTAssertTrue("\($0)".contains("c1"), "\($0)") }
+    }
 }

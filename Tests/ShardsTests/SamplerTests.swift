@@ -90,4 +90,28 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(sampling.centredIndices(frameCount: 3), [0, 0, 2, 2])
         XCTAssertEqual(TemporalSampling(frames: 5, stride: 1).centredIndices(frameCount: 1), [0, 0, 0, 0, 0])
     }
+    func testEpochBatchesGiveEveryRankTheSameStepCountInBothModes() throws {
+        let dir = try ShardFixture.directory(self)
+        try ShardFixture.write((0..<17).map { ShardFixture.clip($0, frames: 1) }, to: dir, shards: 6)
+        let dataset = try ShardDataset(path: dir)
+        for w in [1, 2, 3] {
+            let global = (0..<w).map {
+                DistributedSampler.epochBatches(mode: .global, dataset: dataset, seed: 4, epoch: 0, rank: $0, worldSize: w,
+                                                batchSize: 2)
+            }
+            XCTAssertEqual(Set(global.map { $0.count }).count, 1, "W=\(w) global")
+            XCTAssertEqual(global.flatMap { $0.flatMap { $0 } }.filter { !$0.isPadding }.map { $0.index }.sorted(),
+                           Array(0..<17))
+            let steps = (0..<w).map { DistributedSampler.localClips(dataset: dataset, rank: $0, worldSize: w).count / 2 }.min()!
+            let local = (0..<w).map {
+                DistributedSampler.epochBatches(mode: .local, dataset: dataset, seed: 4, epoch: 0, rank: $0, worldSize: w,
+                                                batchSize: 2, localSteps: steps)
+            }
+            XCTAssertEqual(local.map { $0.count }, Array(repeating: steps, count: w), "W=\(w) local")
+            for r in 0..<w {
+                let mine = Set(DistributedSampler.localClips(dataset: dataset, rank: r, worldSize: w))
+                XCTAssertTrue(local[r].joined().allSatisfy { mine.contains($0.index) })
+            }
+        }
+    }
 }

@@ -27,6 +27,25 @@ final class ShardBuildTests: XCTestCase {
             for shard in split.shards { XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/shards/" + shard), shard) }
         }
         XCTAssertEqual(try Manifest.read(fromDirectory: dir + "/shards"), manifest)
+
+        // The shards pass the format verifier (frames read back), and each stored clip is the one decoded from its
+        // video: same label, signer, crop box and bytes.
+        let report = try ShardVerifier.verify(path: dir + "/shards", readFrames: true)
+        XCTAssertEqual(report.framesRead, 18 * 6)
+        let inputs = Dictionary(uniqueKeysWithValues: plan.inputs.map { ($0.clipID, $0) })
+        for name in manifest.splits["val"]!.shards {
+            let file = ShardFile(path: dir + "/shards/" + name)
+            defer { file.close() }
+            for i in 0..<(try file.metadata().clipCount) {
+                let stored = try file.readClip(i)
+                let input = try XCTUnwrap(inputs[stored.clipID])
+                let fresh = try ClipReader.read(input, options: ClipOptions(size: 16, handCrop: .bbox))
+                XCTAssertEqual(stored.label, input.label); XCTAssertEqual(stored.signer, input.signer)
+                XCTAssertEqual(input.split, .val)
+                XCTAssertEqual(stored.frames, fresh.frames, stored.clipID)
+                XCTAssertTrue(stored.box == fresh.box, "\(stored.box) vs \(fresh.box)")
+            }
+        }
     }
 
     func testCorruptTruncatedAndMissingVideosAreSkippedWithReasonsWhileTheRestBuilds() throws {
@@ -37,8 +56,11 @@ final class ShardBuildTests: XCTestCase {
         let whole = try Data(contentsOf: URL(fileURLWithPath: v + "/00002.mp4"))
         try whole.prefix(whole.count / 4).write(to: URL(fileURLWithPath: v + "/00002.mp4"))
         try FileManager.default.removeItem(atPath: v + "/00007.mp4")
+        // Another extension is found too (FFmpeg probes the content, not the name).
+        try FileManager.default.moveItem(atPath: v + "/00003.mp4", toPath: v + "/00003.video")
         let plan = try DataSources.wlasl(json: synth.jsonPath, videos: v, topK: nil, glosses: nil)
         XCTAssertEqual(plan.inputs.count, 11)
+        XCTAssertTrue(plan.inputs.contains { $0.inputPath.hasSuffix("00003.video") })
         let manifest = try ShardBuilder.build(plan: plan, options: options(dir + "/shards"))
         let total = manifest.splits.values.reduce(0) { $0 + $1.clips }
         XCTAssertEqual(total, 9, "12 clips minus 3 bad ones")
@@ -176,6 +198,9 @@ final class ShardBuildTests: XCTestCase {
             }
         }
         let framesPlan = try DataSources.frames(root: dir + "/frames")
+        let carved = try SplitPlanner.carveValidation(framesPlan.inputs, fraction: 0.5, seed: 2)
+        XCTAssertEqual(carved.filter { $0.split == .val }.map(\.label), [0, 1], "half of each class's 2 train clips")
+        XCTAssertEqual(carved.filter { $0.split == .test }, framesPlan.inputs.filter { $0.split == .test }, "test untouched")
         var opts = options(dir + "/frame-shards")
         opts.clip.stride = 2
         let m2 = try ShardBuilder.build(plan: framesPlan, options: opts)

@@ -94,4 +94,14 @@ final class ShardReaderTests: XCTestCase {
         XCTAssertEqual(try ShardDataset(path: dir, split: "val").count, 2)
         XCTAssertEqual(try ShardDataset.splits(inDirectory: dir), ["train", "val"])
     }
+    func testMoreShardsThanClipsLeavesEmptyShardsThatVerifyAndIndexCorrectly() throws {
+        let dir = try ShardFixture.directory(self)
+        let clips = [ShardFixture.clip(0, frames: 2), ShardFixture.clip(1, frames: 3)]
+        try ShardFixture.write(clips, to: dir, shards: 4)
+        let report = try ShardVerifier.verify(path: dir, readFrames: true)
+        XCTAssertEqual(report.framesRead, 5)
+        let dataset = try ShardDataset(path: dir)
+        XCTAssertEqual(dataset.shards.map { $0.clipCount }, [1, 1, 0, 0])
+        XCTAssertEqual((0..<2).map { dataset.clipID($0) }, ["clip-0-é", "clip-1-é"])
+    }
 }

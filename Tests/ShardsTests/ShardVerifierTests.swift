@@ -115,4 +115,11 @@ final class ShardVerifierTests: XCTestCase {
         try Data("not a shard".utf8).write(to: URL(fileURLWithPath: path))
         assertViolation(dir, kind: .wrongFormat, object: nil, mentioning: "not an HDF5 file")
     }
+    func testAClipStoredInTwoSplitsIsNamed() throws {
+        let dir = try ShardFixture.directory(self)
+        try ShardFixture.write([ShardFixture.clip(0, frames: 2), ShardFixture.clip(1, frames: 1)], to: dir, split: "train",
+                               shards: 1)
+        try ShardFixture.write([ShardFixture.clip(1, frames: 1)], to: dir, split: "test", shards: 1)
+        assertViolation(dir, kind: .invariant, object: "clip_ids", mentioning: "clip id 'clip-1-é'")
+    }
 }

@@ -86,6 +86,9 @@ final class VideoCodecTests: XCTestCase {
         try MediaFixture.colourCodedVideo(at: good, frames: 12)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
         try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: truncated))
+        XCTAssertThrowsError(try VideoEncoder(path: dir + "/no/such/dir/x.mp4", width: 16, height: 16, fps: 10)) {
+            XCTAssertTrue($0 is VideoError, "\($0)")
+        }
         for path in [garbage, truncated, dir + "/missing.mp4"] {
             XCTAssertThrowsError(try VideoDecoder.decode(path: path) { _, _, _, _ in }, path) { error in
                 guard let e = error as? VideoError else { return XCTFail("\(path): \(error) is not a VideoError") }
@@ -93,5 +96,29 @@ final class VideoCodecTests: XCTestCase {
                 XCTAssertFalse(e.message.isEmpty); XCTAssertFalse(e.hint.isEmpty)
             }
         }
+    }
+
+    func testClipReaderCropsAndAreaResizesTheSelectedFramesOfADecodedVideo() throws {
+        let dir = try ShardFixture.directory(self)
+        let path = dir + "/coded.mp4"
+        // 64×48 frames, white in x 0..<16, y 0..<12, grey level(f) elsewhere.
+        try MediaFixture.colourCodedVideo(at: path, frames: 14)
+        let input = ClipInput(media: .video(path: path, frameStart: 3, frameEnd: 11), label: 2, clipID: "coded",
+                              signer: 5, bbox: [0, 0, 32, 24])
+        let clip = try ClipReader.read(input, options: ClipOptions(size: 8, stride: 2, handCrop: .bbox, margin: 0))
+        // bbox 32×24 squares to 32×32 at (0, -4), moved inside the frame to (0, 0); shrunk 4×: the white block is
+        // output x 0..<4, y 0..<3, the rest grey.
+        XCTAssertEqual(clip.frameCount, 5, "frames 3, 5, 7, 9, 11")
+        XCTAssertTrue(clip.box == (0, 0, 32, 32), "\(clip.box)")
+        XCTAssertEqual(clip.label, 2); XCTAssertEqual(clip.signer, 5); XCTAssertEqual(clip.clipID, "coded")
+        var worst = 0.0
+        for (k, number) in [3, 5, 7, 9, 11].enumerated() {
+            func px(_ x: Int, _ y: Int) -> Double {
+                (0..<3).map { Double(clip.frames[((k * 8 + y) * 8 + x) * 3 + $0]) }.reduce(0, +) / 3
+            }
+            worst = max(worst, abs(px(1, 1) - 255), abs(px(2, 1) - 255))
+            for (x, y) in [(6, 6), (1, 6), (6, 1), (4, 4)] { worst = max(worst, abs(px(x, y) - Double(MediaFixture.level(number - 1)))) }
+        }
+        XCTAssertLessThanOrEqual(worst, codecTolerance, "max |pixel - expected| = \(worst)")
     }
 }

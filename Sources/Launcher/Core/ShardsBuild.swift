@@ -82,7 +82,7 @@ struct BuildCommonOptions: ParsableArguments {
         let bar = ProgressBar(total: planned.inputs.count, label: "build", unit: "clips")
         var failed = 0
         let manifest = try ShardBuilder.build(plan: planned, options: options) { _, _, skipped in
-            failed = skipped
+            failed = skipped + plan.skipped.count  // missing inputs count as skipped from the start
             bar.advance(note: skipped > 0 ? "\(skipped) skipped" : "")
         }
         bar.finish(note: failed > 0 ? "\(failed) skipped" : "")
@@ -162,8 +162,14 @@ struct ImageFoldersBuild: ParsableCommand {
 
 struct FrameFoldersBuild: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "frames", abstract: "Clips stored as frame images: ROOT/{train,test}/<class>/<clip>/frame_*.png.")
+        commandName: "frames",
+        abstract: "Clips stored as frame images: ROOT/{train,test}/<class>/<clip>/frame_*.png.",
+        discussion: "Without a val/ folder, --val-fraction of each class's train clips become val.")
     @Option(help: "Folder holding train/ and test/ (and optionally val/).") var root: String
     @OptionGroup var common: BuildCommonOptions
-    func run() throws { try common.run(plan: try DataSources.frames(root: root), source: "frames", record: ["root": root]) }
+    func run() throws {
+        var plan = try DataSources.frames(root: root)
+        plan.inputs = try SplitPlanner.carveValidation(plan.inputs, fraction: common.valFraction, seed: common.seed)
+        try common.run(plan: plan, source: "frames", record: ["root": root])
+    }
 }

@@ -6,7 +6,7 @@ public struct ShardsCommand: ParsableCommand {
         commandName: "asl-shards",
         abstract: "Turn WLASL, video folders, image folders and frame folders into HDF5 shards of hand-centric clips.",
         version: VersionReport.projectVersion,
-        subcommands: [BuildCommand.self, SynthCommand.self])
+        subcommands: [BuildCommand.self, SynthCommand.self, ShardsInspect.self, ShardsVerify.self, ShardsBench.self])
 
     public init() {}
 }
