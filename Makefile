@@ -33,8 +33,10 @@ mpi-test: build
 
 test: unit-test mpi-test
 
+# Synthetic data -> shards -> 2-rank training -> test-split prediction; prints the accuracy and the run directory.
 demo: build
 	$(BIN)/asl-dist-train --version
+	bash tools/demo.sh
 
 clean:
 	rm -rf .build
