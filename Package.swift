@@ -29,6 +29,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        // zlib (a dependency of libhdf5-dev): the loader inflates compressed frame chunks itself, outside the HDF5 lock.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         // OpenCV is C++: COpenCV only carries its pkg-config flags, CVBridge is the extern "C" face Swift sees.
@@ -42,7 +44,7 @@ let package = Package(
         // Tensors, layers with hand-written backward, models, losses, optimizers, weights. No MPI.
         .target(name: "NN", dependencies: ["COpenBLAS", "Support"]),
         // HDF5 shard format, decoding, crops, augmentation, loader. No MPI, no model.
-        .target(name: "Shards", dependencies: ["CHDF5", "CFFmpeg", "CVBridge", "Support"]),
+        .target(name: "Shards", dependencies: ["CHDF5", "CZlib", "CFFmpeg", "CVBridge", "Support"]),
         // Open MPI communicator, gradient buckets, SyncBN reducer, watchdog. No model knowledge.
         .target(name: "Distributed", dependencies: ["CMPI", "Support"]),
 

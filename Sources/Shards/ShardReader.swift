@@ -5,6 +5,7 @@
 // Opening a file checks every per-file invariant of the format (the same checks `asl-shards verify` reports), so a
 // reader never indexes past a corrupt `offsets` array.
 import CHDF5
+import CZlib
 import Foundation
 
 /// Everything about one shard except its frames: root attributes and the per-clip arrays.
@@ -187,9 +188,11 @@ public final class ShardFile {
     /// Root attributes (opens the file on first use).
     public var attributes: ShardAttributes { get throws { try metadata().attributes } }
 
-    /// Reads frames `range` (default all) of clip `i` into `buffer` with one hyperslab read, growing the buffer only
-    /// when it is too small; returns the number of frames read. The frames are `buffer[0 ..< count * H * W * 3]`,
-    /// `[count, H, W, 3]` RGB.
+    /// Reads frames `range` (default all) of clip `i` into `buffer`, growing the buffer only when it is too small;
+    /// returns the number of frames read. The frames are `buffer[0 ..< count * H * W * 3]`, `[count, H, W, 3]` RGB.
+    ///
+    /// Uncompressed shards: one hyperslab read. Deflate-compressed shards: the raw chunks covering the range are
+    /// read under the HDF5 lock and inflated after releasing it, so loader workers decompress in parallel.
     @discardableResult
     public func readFrames(_ i: Int, frames range: Range<Int>? = nil, into buffer: inout [UInt8]) throws -> Int {
         let meta = try metadata()
@@ -205,26 +208,137 @@ public final class ShardFile {
         }
         let frameBytes = meta.attributes.height * meta.attributes.width * 3
         if buffer.count < r.count * frameBytes { buffer = [UInt8](repeating: 0, count: r.count * frameBytes) }
-        let name = ShardFormat.Dataset.frames
-        try HDF5Lock.with {
-            try openIfNeeded()
-            if framesDS < 0 {
-                framesDS = try H5Data.open(file, name, path: path)
-                framesSpace = try h5check(H5Dget_space(framesDS), "H5Dget_space", path: path, object: name)
-            }
-            var start: [hsize_t] = [hsize_t(meta.offsets[i] + Int64(r.lowerBound)), 0, 0, 0]
-            var count: [hsize_t] = [hsize_t(r.count), hsize_t(meta.attributes.height), hsize_t(meta.attributes.width), 3]
-            try h5check(H5Sselect_hyperslab(framesSpace, H5S_SELECT_SET, &start, nil, &count, nil),
-                        "H5Sselect_hyperslab", path: path, object: name)
-            let memSpace = try h5check(H5Screate_simple(4, &count, nil), "H5Screate_simple", path: path, object: name)
-            defer { H5Sclose(memSpace) }
-            try buffer.withUnsafeMutableBytes { buf in
-                _ = try h5check(H5Dread(framesDS, chdf5_native_uint8(), memSpace, framesSpace, chdf5_p_default(),
-                                        buf.baseAddress!), "H5Dread", path: path, object: name,
-                                hint: "the file may be truncated or corrupt; run `asl-shards verify`")
-            }
+        let first = Int(meta.offsets[i]) + r.lowerBound
+        let layout = try HDF5Lock.with { () throws -> FramesLayout in
+            try openFrames()
+            if case .deflate = framesLayout! { return framesLayout! }
+            try readHyperslab(first: first, count: r.count, meta: meta, into: &buffer)
+            return framesLayout!
+        }
+        if case .deflate(let framesPerChunk) = layout {
+            try readDeflated(first: first, count: r.count, frameBytes: frameBytes, framesPerChunk: framesPerChunk,
+                             into: &buffer)
         }
         return r.count
+    }
+
+    /// How the frames dataset is stored, decided once per open file.
+    private enum FramesLayout {
+        /// Read through HDF5 (uncompressed, or filters this reader does not inflate itself).
+        case hyperslab
+        /// Deflate only, chunks of whole frames: read raw chunks, inflate outside the lock.
+        case deflate(framesPerChunk: Int)
+    }
+    private var framesLayout: FramesLayout?
+    /// Raw chunk bytes read under the lock, and one inflated chunk; reused across reads.
+    private var rawChunks: [UInt8] = []
+    private var inflated: [UInt8] = []
+
+    /// Opens the frames dataset and decides its layout. Caller holds `HDF5Lock`.
+    private func openFrames() throws {
+        try openIfNeeded()
+        guard framesDS < 0 else { return }
+        let name = ShardFormat.Dataset.frames
+        framesDS = try H5Data.open(file, name, path: path)
+        framesSpace = try h5check(H5Dget_space(framesDS), "H5Dget_space", path: path, object: name)
+        framesLayout = .hyperslab
+        let dcpl = try h5check(H5Dget_create_plist(framesDS), "H5Dget_create_plist", path: path, object: name)
+        defer { H5Pclose(dcpl) }
+        guard H5Pget_layout(dcpl) == H5D_CHUNKED,
+              try h5check(H5Pget_nfilters(dcpl), "H5Pget_nfilters", path: path, object: name) == 1 else { return }
+        var flags: UInt32 = 0, nValues = 1, config: UInt32 = 0
+        var values: [UInt32] = [0]
+        guard H5Pget_filter2(dcpl, 0, &flags, &nValues, &values, 0, nil, &config) == H5Z_FILTER_DEFLATE else { return }
+        var chunk = [hsize_t](repeating: 0, count: 4)
+        guard try h5check(H5Pget_chunk(dcpl, 4, &chunk), "H5Pget_chunk", path: path, object: name) == 4 else { return }
+        let dims = try H5Data.dims(framesDS, path: path, name: name)
+        // Direct chunk reads need chunks of whole frames.
+        guard chunk[0] >= 1, Int(chunk[1]) == dims[1], Int(chunk[2]) == dims[2], Int(chunk[3]) == dims[3] else { return }
+        framesLayout = .deflate(framesPerChunk: Int(chunk[0]))
+    }
+
+    /// One hyperslab read of frames `first ..< first + count` of the dataset. Caller holds `HDF5Lock`.
+    private func readHyperslab(first: Int, count n: Int, meta: ShardMetadata, into buffer: inout [UInt8]) throws {
+        let name = ShardFormat.Dataset.frames
+        var start: [hsize_t] = [hsize_t(first), 0, 0, 0]
+        var count: [hsize_t] = [hsize_t(n), hsize_t(meta.attributes.height), hsize_t(meta.attributes.width), 3]
+        try h5check(H5Sselect_hyperslab(framesSpace, H5S_SELECT_SET, &start, nil, &count, nil),
+                    "H5Sselect_hyperslab", path: path, object: name)
+        let memSpace = try h5check(H5Screate_simple(4, &count, nil), "H5Screate_simple", path: path, object: name)
+        defer { H5Sclose(memSpace) }
+        try buffer.withUnsafeMutableBytes { buf in
+            _ = try h5check(H5Dread(framesDS, chdf5_native_uint8(), memSpace, framesSpace, chdf5_p_default(),
+                                    buf.baseAddress!), "H5Dread", path: path, object: name,
+                            hint: "the file may be truncated or corrupt; run `asl-shards verify`")
+        }
+    }
+
+    /// Frames `first ..< first + count` from deflate-compressed chunks of `framesPerChunk` frames: raw chunks are
+    /// read under the lock, then inflated and copied without it.
+    private func readDeflated(first: Int, count: Int, frameBytes: Int, framesPerChunk: Int,
+                              into buffer: inout [UInt8]) throws {
+        let name = ShardFormat.Dataset.frames
+        let firstChunk = first / framesPerChunk, lastChunk = (first + count - 1) / framesPerChunk
+        var pieces: [(start: Int, size: Int, filtered: Bool)] = []
+        try HDF5Lock.with {
+            var total = 0
+            for c in firstChunk...lastChunk {
+                var offset: [hsize_t] = [hsize_t(c * framesPerChunk), 0, 0, 0]
+                var size: hsize_t = 0
+                try h5check(H5Dget_chunk_storage_size(framesDS, &offset, &size), "H5Dget_chunk_storage_size",
+                            path: path, object: name)
+                if rawChunks.count < total + Int(size) { rawChunks += [UInt8](repeating: 0, count: total + Int(size) - rawChunks.count) }
+                var mask: UInt32 = 0
+                try rawChunks.withUnsafeMutableBytes { buf in
+                    _ = try h5check(H5Dread_chunk(framesDS, chdf5_p_default(), &offset, &mask, buf.baseAddress! + total),
+                                    "H5Dread_chunk", path: path, object: name,
+                                    hint: "the file may be truncated or corrupt; run `asl-shards verify`")
+                }
+                // Bit 0 of the mask set: the deflate filter was skipped for this chunk, which is stored raw.
+                pieces.append((total, Int(size), mask & 1 == 0))
+                total += Int(size)
+            }
+        }
+        let chunkBytes = framesPerChunk * frameBytes
+        if inflated.count < chunkBytes { inflated = [UInt8](repeating: 0, count: chunkBytes) }
+        for (k, piece) in pieces.enumerated() {
+            let c = firstChunk + k
+            var produced = chunkBytes
+            if piece.filtered {
+                var destLen = uLongf(chunkBytes)
+                let status = inflated.withUnsafeMutableBytes { dst in
+                    rawChunks.withUnsafeBytes { src in
+                        uncompress(dst.baseAddress!.assumingMemoryBound(to: Bytef.self), &destLen,
+                                   src.baseAddress!.assumingMemoryBound(to: Bytef.self) + piece.start, uLong(piece.size))
+                    }
+                }
+                guard status == Z_OK else {
+                    throw ShardError(.invariant, path: path, object: name,
+                                     "chunk \(c) does not inflate (zlib status \(status))",
+                                     hint: "the file is corrupt; rebuild the shard")
+                }
+                produced = Int(destLen)
+            } else {
+                produced = min(piece.size, chunkBytes)
+                inflated.withUnsafeMutableBytes { dst in
+                    rawChunks.withUnsafeBytes { src in
+                        dst.baseAddress!.copyMemory(from: src.baseAddress! + piece.start, byteCount: produced)
+                    }
+                }
+            }
+            guard produced == chunkBytes else {
+                throw ShardError(.invariant, path: path, object: name,
+                                 "chunk \(c) holds \(produced) bytes, expected \(chunkBytes)", hint: "the file is corrupt")
+            }
+            // Frames of this chunk inside the requested range.
+            let lo = max(first, c * framesPerChunk), hi = min(first + count, (c + 1) * framesPerChunk)
+            buffer.withUnsafeMutableBytes { dst in
+                inflated.withUnsafeBytes { src in
+                    (dst.baseAddress! + (lo - first) * frameBytes).copyMemory(
+                        from: src.baseAddress! + (lo - c * framesPerChunk) * frameBytes, byteCount: (hi - lo) * frameBytes)
+                }
+            }
+        }
     }
 
     /// Clip `i` with all its frames and metadata (allocates; the loader uses `readFrames` with a reused buffer).
@@ -286,6 +400,7 @@ public final class ShardFile {
         HDF5Lock.with {
             if framesSpace >= 0 { H5Sclose(framesSpace); framesSpace = -1 }
             if framesDS >= 0 { H5Dclose(framesDS); framesDS = -1 }
+            framesLayout = nil
             if file >= 0 { H5Fclose(file); file = -1 }
         }
     }

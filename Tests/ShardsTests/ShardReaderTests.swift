@@ -61,7 +61,7 @@ final class ShardReaderTests: XCTestCase {
         }
         let dir = try ShardFixture.directory(self)
         let clips = [ShardFixture.clip(1, frames: 3), ShardFixture.clip(2, frames: 1)]
-        let summary = try ShardFixture.write(clips, to: dir, shards: 1)
+        let summary = try ShardFixture.write(clips, to: dir, shards: 1, compression: 2)
         let path = (dir as NSString).appendingPathComponent(summary.shards[0])
         let script = """
             import h5py, hashlib, sys
@@ -103,5 +103,29 @@ final class ShardReaderTests: XCTestCase {
         let dataset = try ShardDataset(path: dir)
         XCTAssertEqual(dataset.shards.map { $0.clipCount }, [1, 1, 0, 0])
         XCTAssertEqual((0..<2).map { dataset.clipID($0) }, ["clip-0-é", "clip-1-é"])
+    }
+    func testCompressedShardsReadEveryFrameRangeAcrossChunkBoundaries() throws {
+        let dir = try ShardFixture.directory(self)
+        // Lengths that put clip starts at every position within the 4-frame chunks.
+        let clips = [3, 6, 1, 9, 2, 5].enumerated().map { ShardFixture.clip($0.offset, frames: $0.element) }
+        let summary = try ShardFixture.write(clips, to: dir, shards: 1, compression: 6)
+        let file = ShardFile(path: (dir as NSString).appendingPathComponent(summary.shards[0]))
+        XCTAssertEqual(try file.schema().first { $0.name == "frames" }?.deflate, 6)
+        let frameBytes = 6 * 5 * 3
+        var buffer: [UInt8] = []
+        var checked = 0
+        for (i, clip) in clips.enumerated() {
+            for lo in 0..<clip.frameCount {
+                for hi in (lo + 1)...clip.frameCount {
+                    let n = try file.readFrames(i, frames: lo..<hi, into: &buffer)
+                    let expected = Array(clip.frames[(lo * frameBytes)..<(hi * frameBytes)])
+                    let differing = zip(buffer.prefix(n * frameBytes), expected).filter { $0 != $1 }.count
+                    XCTAssertEqual(n, hi - lo)
+                    XCTAssertEqual(differing, 0, "clip \(i) frames \(lo)..<\(hi): \(differing) bytes differ")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(checked, [3, 6, 1, 9, 2, 5].map { $0 * ($0 + 1) / 2 }.reduce(0, +))
     }
 }
