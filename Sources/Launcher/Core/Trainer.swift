@@ -391,20 +391,8 @@ public final class Trainer {
 
     /// Evaluates on `data` across all ranks (padding excluded), writes reports on rank 0, returns the metrics.
     func evaluate(_ data: TrainingData, reportDirectory: String) throws -> ClassificationMetrics {
-        var metrics = ClassificationMetrics(classes: data.classes)
-        let loader = try data.loader(epoch: 0, skipMicroBatches: 0, microBatches: nil)
-        defer { loader.stop() }
-        while let batch = try loader.next() {
-            let logits = try model.forward(batch.input, training: false)
-            // Multi-clip testing: the loader yields K windows per video as consecutive rows; average their logits.
-            let averaged = batch.averageClips(logits.array, classes: logits.shape[1])
-            metrics.add(logits: averaged, labels: batch.videoLabels, isPadding: batch.videoIsPadding)
-        }
-        try metrics.reduce(over: comm)
-        if comm.isRoot {
-            try metrics.writeReports(to: reportDirectory, title: "\(options.arch) epoch \(state.epoch)")
-        }
-        return metrics
+        try evaluateModel(model, on: data, communicator: comm, reportDirectory: reportDirectory,
+                          title: "\(options.arch) epoch \(state.epoch)")
     }
 
     // MARK: - Checkpoints (rank 0)

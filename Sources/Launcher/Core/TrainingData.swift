@@ -57,7 +57,12 @@ final class TrainingData {
     let training: Bool
     let rank: Int
     let size: Int
-    let transform: ClipTransform
+    var transform: ClipTransform
+    /// Input normalization (Kinetics-400's unless the weights say otherwise).
+    var normalization: Normalization {
+        get { transform.normalization }
+        set { transform.normalization = newValue }
+    }
     var classes: [String] { dataset.classes }
     var count: Int { dataset.count }
     var mean: [Float] { transform.normalization.mean }
@@ -118,4 +123,22 @@ final class TrainingData {
                                 batches: batches(epoch: epoch, skip: skipMicroBatches, limit: microBatches),
                                 workers: options.workers))
     }
+}
+
+/// Evaluates `model` on this rank's share of `data` (every clip once over all ranks, padding excluded), reduces
+/// the metrics across ranks, and has rank 0 write the reports (metrics JSON, per-class CSV, confusion CSV + PNG).
+/// Multi-clip testing: the loader yields K windows per clip as consecutive rows, whose logits are averaged.
+func evaluateModel(_ model: VideoClassifier, on data: TrainingData, communicator comm: Communicator,
+                   reportDirectory: String, title: String) throws -> ClassificationMetrics {
+    var metrics = ClassificationMetrics(classes: data.classes)
+    let loader = try data.loader(epoch: 0, skipMicroBatches: 0, microBatches: nil)
+    defer { loader.stop() }
+    while let batch = try loader.next() {
+        let logits = try model.forward(batch.input, training: false)
+        let averaged = batch.averageClips(logits.array, classes: logits.shape[1])
+        metrics.add(logits: averaged, labels: batch.videoLabels, isPadding: batch.videoIsPadding)
+    }
+    try metrics.reduce(over: comm)
+    if comm.isRoot { try metrics.writeReports(to: reportDirectory, title: title) }
+    return metrics
 }
