@@ -30,6 +30,7 @@ unit-test: build
 
 mpi-test: build
 	bash Tests/mpi/run-mpi-tests.sh $(BIN)
+	bash Tests/mpi/run-train-tests.sh $(BIN)
 
 test: unit-test mpi-test
 

@@ -17,7 +17,7 @@ fail() { echo "FAIL $1"; shift; for f in "$@"; do tail -n 25 "$f" | sed 's/^/   
 # A val set whose classes differ from the training set's (3 of the 4 glosses).
 glosses=$(python3 -c 1 2>/dev/null; grep -o '"gloss" *: *"[^"]*"' "$work/synth/WLASL_synth.json" | head -3 | sed 's/.*"\([^"]*\)"$/\1/' | paste -sd,)
 "$BIN/asl-shards" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" --glosses "$glosses" \
-    --out "$work/shards3" --size 48 --shards 1 >/dev/null 2>&1
+    --out "$work/shards3" --size 48 --shards 2 >/dev/null 2>&1
 
 T="$BIN/asl-dist-train"
 # C3D at width 8 on 8 frames of 40x40: small enough for seconds per run; augmentation stays on.
@@ -55,6 +55,31 @@ if [ $ok -eq 1 ] && $T $COMMON --steps 16 --batch-size 8 --resume "$work/cut" >"
 else
     fail "killed (step ${step:-none}) and resumed run matches the uninterrupted one" "$work/b.log" "$work/d.log" "$work/c.log"
 fi
+
+# 2b. Evaluation over 3 ranks counts every val clip exactly once (padding excluded) and matches 1 rank's metrics.
+$T evaluate --threads 1 --weights "$work/whole/checkpoints/last/model.safetensors" --shards "$work/shards" --split val \
+    --out "$work/ev1" >"$work/a.log" 2>&1
+mpirun -np 3 --oversubscribe "$T" evaluate --threads 1 --weights "$work/whole/checkpoints/last/model.safetensors" \
+    --shards "$work/shards" --split val --batch-size 3 --out "$work/ev3" >"$work/b.log" 2>&1
+line1=$(grep "val:" "$work/a.log"); line3=$(grep "val:" "$work/b.log")
+nval=$("$BIN/asl-shards" inspect "$work/shards" 2>/dev/null | awk '$1 == "val" && $2 ~ /^[0-9]+$/ { print $3; exit }')
+if [ -n "$line1" ] && [ "$line1" = "$line3" ] && echo "$line1" | grep -q " $nval clips" &&
+    [ -f "$work/ev3/confusion.png" ] && [ -f "$work/ev3/per_class.csv" ]; then
+    pass "evaluate on 3 ranks equals 1 rank and counts $nval clips once: $line3"
+else fail "evaluate on 3 ranks equals 1 rank ($nval clips)" "$work/a.log" "$work/b.log"; fi
+
+# 2c. Fine-tuning: pretrained weights with another class count keep the new head; frozen stages unfreeze at the
+#     chosen epoch; local sampling, gradient accumulation and the deterministic reduction run; logs are written.
+mpirun -np 2 "$T" $COMMON --train "$work/shards3" --val "$work/shards3" --batch-size 4 --epochs 2 --accumulate 2 \
+    --pretrained "$work/whole/checkpoints/last/model.safetensors" --freeze conv1,conv2,conv3a --unfreeze-epoch 1 \
+    --backbone-lr 0.001 --head-lr 0.01 --sampling local --deterministic --timeline "$work/tl" --out "$work/ft" \
+    >"$work/a.log" 2>&1
+if [ $? -eq 0 ] && grep -q "kept the new head (fc.bias, fc.weight)" "$work/a.log" && grep -q "epoch 1: unfroze" "$work/a.log" \
+    && [ -f "$work/ft/history.csv" ] && [ -f "$work/ft/history.json" ] && ls "$work/ft/tensorboard/"events.out.tfevents.* >/dev/null \
+    && python3 -c "import json,sys; [json.load(open(f)) for f in sys.argv[1:]]" "$work/tl.rank0.json" "$work/tl.rank1.json" \
+    && grep -q "allreduce bucket 0" "$work/tl.rank1.json"; then
+    pass "fine-tune with a new head, staged unfreezing, local sampling, accumulation, deterministic reduction, logs"
+else fail "fine-tune with a new head, staged unfreezing, local sampling, accumulation, deterministic reduction, logs" "$work/a.log"; fi
 
 # 3. A loss that becomes NaN stops training with a message naming the step; the last good checkpoint stays.
 $T $COMMON --steps 20 --batch-size 8 --lr 1e9 --checkpoint-every 1 --out "$work/nan" >"$work/a.log" 2>&1

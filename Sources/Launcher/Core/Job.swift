@@ -27,7 +27,9 @@ public enum Job {
             // fall through to finalize
         } catch {
             let code: Int32 = (error as? ExitCode)?.rawValue ?? 1
-            if !(error is ExitCode) { printError("\(error)", rank: comm.rank, size: comm.size) }
+            // A setup error that every rank agreed on is printed once, by rank 0.
+            let quiet = error is ExitCode || (error as? AgreedFailure).map { !$0.reporter } == true
+            if !quiet { printError("\(error)", rank: comm.rank, size: comm.size) }
             if comm.size > 1 { comm.abort(code: code) }
             throw ExitCode(code)
         }

@@ -212,8 +212,11 @@ public final class Trainer {
         let o = options
         let stepsPerEpoch = try trainData.microBatchesPerEpoch(comm: comm) / o.accumulate
         guard stepsPerEpoch > 0 else {
-            throw AgreedFailure(message: "the training set has \(trainData.count) clips, fewer than one global batch of \(globalBatch)",
-                                reporter: comm.isRoot)
+            let message = trainData.isLocal
+                ? "with --sampling local some rank owns fewer than --batch-size \(o.batchSize) clips (shard i belongs to "
+                  + "rank i mod \(comm.size)): build at least as many shards as ranks, or use --sampling global"
+                : "the training set has \(trainData.count) clips, fewer than one global batch of \(globalBatch)"
+            throw AgreedFailure(message: message, reporter: comm.isRoot)
         }
         let totalSteps = o.steps.map { min($0, stepsPerEpoch * o.epochs) } ?? stepsPerEpoch * o.epochs
         print0(comm, "train: \(trainData.count) clips, \(trainData.classes.count) classes; global batch \(globalBatch) "
