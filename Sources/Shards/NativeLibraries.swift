@@ -24,3 +24,10 @@ public enum NativeLibraries {
     /// OpenCV's run-time version, e.g. "4.6.0".
     public static var openCVVersion: String { String(cString: cvbridge_version()) }
 }
+
+/// FFmpeg's own console log. Every failure the builders care about is returned as a code and reported with its
+/// file and `av_strerror` text (or recorded as a skipped input), so FFmpeg's per-frame chatter (libx264's
+/// statistics, warnings about damaged packets) is turned off once per process.
+enum FFmpegLog {
+    static let quiet: Void = { av_log_set_level(AV_LOG_FATAL) }()
+}

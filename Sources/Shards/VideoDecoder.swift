@@ -77,6 +77,7 @@ public enum VideoDecoder {
                               body: (UnsafeBufferPointer<UInt8>, _ width: Int, _ height: Int, _ frameNumber: Int) throws -> Void)
         throws -> VideoInfo
     {
+        FFmpegLog.quiet
         func fail(_ operation: String, _ code: Int32, _ hint: String) -> VideoError {
             VideoError(path: path, operation: operation, code: code, hint: hint)
         }

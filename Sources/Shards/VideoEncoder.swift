@@ -32,6 +32,7 @@ public final class VideoEncoder {
     ///   - container: FFmpeg's short name of the container ("mp4"); nil chooses it from the extension of `path`.
     /// - Throws: `VideoError` when the container, encoder or file cannot be opened.
     public init(path: String, width: Int, height: Int, fps: Int, quality: Int = 20, container: String? = nil) throws {
+        FFmpegLog.quiet
         precondition(width > 0 && height > 0 && width % 2 == 0 && height % 2 == 0, "yuv420p needs an even frame size")
         precondition(fps > 0, "fps must be positive")
         self.path = path; self.width = width; self.height = height; self.fps = fps
