@@ -63,7 +63,7 @@ public enum DistributedSampler {
     /// Global indices of the clips in the shards rank `rank` owns in local mode (shards s with s mod W == r).
     public static func localClips(dataset: ShardDataset, rank: Int, worldSize: Int) -> [Int] {
         precondition(worldSize >= 1 && (0..<worldSize).contains(rank), "rank \(rank) outside world of \(worldSize)")
-        return dataset.shards.indices.filter { $0 % worldSize == rank }
+        return dataset.shards.indices.filter { dataset.shards[$0].attributes.shardIndex % worldSize == rank }
             .flatMap { s in dataset.clipStarts[s]..<dataset.clipStarts[s + 1] }
     }
 

@@ -423,7 +423,10 @@ public final class ShardDataset: @unchecked Sendable {
     /// Opens `path`: a shard file, or a directory holding the shards of `split` (which may be omitted when the
     /// directory holds one split only). Checks every shard's invariants, and across shards: same classes, frame
     /// size and split, and — for a directory — shard_count equal to the number of files, every index present once.
-    public init(path: String, split: String? = nil) throws {
+    /// - Parameter owned: when given, only the shards whose index satisfies it are opened and the others need not
+    ///   be present (local sampling on clusters without a shared file system, where each node holds its own
+    ///   shards); every owned index must be there. Global clip indices then count the owned shards only.
+    public init(path: String, split: String? = nil, owned: ((Int) -> Bool)? = nil) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ShardError(.io, path: path, "no such file or directory")
@@ -436,7 +439,9 @@ public final class ShardDataset: @unchecked Sendable {
                                  : "several splits here (\(available.joined(separator: ", "))); name one",
                                  hint: available.isEmpty ? nil : "pass --split")
             }
-            let files = try ShardDataset.shardFiles(inDirectory: path, split: chosen)
+            let files = try ShardDataset.shardFiles(inDirectory: path, split: chosen).filter { file in
+                owned.map { keep in ShardFormat.parseFileName((file as NSString).lastPathComponent).map { keep($0.index) } ?? false } ?? true
+            }
             guard !files.isEmpty else {
                 throw ShardError(.usage, path: path, "no shards of split '\(chosen)' here",
                                  hint: "splits present: \(available.joined(separator: ", "))")
@@ -446,7 +451,7 @@ public final class ShardDataset: @unchecked Sendable {
                 metas.append(try f.metadata())
                 f.close()
             }
-            try ShardDataset.checkAcrossShards(metas, directory: path)
+            try ShardDataset.checkAcrossShards(metas, directory: path, owned: owned)
         } else {
             let f = ShardFile(path: path)
             metas = [try f.metadata()]
@@ -484,7 +489,7 @@ public final class ShardDataset: @unchecked Sendable {
     }
 
     /// The invariants that relate shards of one split to each other; throws the first violation.
-    static func checkAcrossShards(_ metas: [ShardMetadata], directory: String) throws {
+    static func checkAcrossShards(_ metas: [ShardMetadata], directory: String, owned: ((Int) -> Bool)? = nil) throws {
         guard let first = metas.first?.attributes else { return }
         for m in metas {
             let a = m.attributes
@@ -497,7 +502,7 @@ public final class ShardDataset: @unchecked Sendable {
             guard a.height == first.height, a.width == first.width else {
                 throw fail("height", "frame size \(a.height)x\(a.width) differs from \(first.height)x\(first.width)")
             }
-            guard a.shardCount == metas.count else {
+            guard owned != nil || a.shardCount == metas.count else {
                 throw fail("shard_count", "shard_count is \(a.shardCount) but \(metas.count) shard files of split '\(first.split)' are here")
             }
             let name = (m.path as NSString).lastPathComponent
@@ -507,8 +512,10 @@ public final class ShardDataset: @unchecked Sendable {
             }
         }
         let indices = metas.map { $0.attributes.shardIndex }
-        guard indices == Array(0..<metas.count) else {
-            throw ShardError(.invariant, path: directory, object: "shard_index", "shard indices are \(indices), expected 0..<\(metas.count)")
+        let expected = Array(0..<first.shardCount).filter { owned?($0) ?? true }
+        guard indices == expected else {
+            throw ShardError(.invariant, path: directory, object: "shard_index", "shard indices are \(indices), expected \(expected)",
+                             hint: owned == nil ? nil : "with local sampling each node needs the shards its ranks own")
         }
     }
 

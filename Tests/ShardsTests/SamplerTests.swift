@@ -60,6 +60,24 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(all.sorted(), Array(0..<11), "the two ranks' shards partition the split")
     }
 
+    func testLocalSamplingNeedsOnlyTheRanksOwnShardsOnItsNode() throws {
+        // A node of rank 1 of 2 holds shards 1 and 3 of 4 only (no shared file system).
+        let dir = try ShardFixture.directory(self)
+        try ShardFixture.write((0..<12).map { ShardFixture.clip($0, frames: 2) }, to: dir, shards: 4)
+        let full = try ShardDataset(path: dir)
+        for name in ["train-00000-of-00004.h5", "train-00002-of-00004.h5"] {
+            try FileManager.default.removeItem(atPath: (dir as NSString).appendingPathComponent(name))
+        }
+        XCTAssertThrowsError(try ShardDataset(path: dir), "a split with missing shards must not open as a whole")
+        let mine = try ShardDataset(path: dir, owned: { $0 % 2 == 1 })
+        XCTAssertEqual(mine.shards.map { $0.attributes.shardIndex }, [1, 3])
+        XCTAssertEqual(mine.count, full.shards[1].clipCount + full.shards[3].clipCount)
+        XCTAssertEqual(DistributedSampler.localClips(dataset: mine, rank: 1, worldSize: 2), Array(0..<mine.count))
+        XCTAssertThrowsError(try ShardDataset(path: dir, owned: { $0 % 2 == 0 })) { error in
+            XCTAssertTrue("\(error)".contains("no shards") || "\(error)".contains("expected"), "\(error)")
+        }
+    }
+
     func testBatchesKeepOrDropTheShortTail() {
         let samples = (0..<7).map { SampleRef(index: $0) }
         XCTAssertEqual(DistributedSampler.batches(samples, batchSize: 3).map { $0.count }, [3, 3, 1])

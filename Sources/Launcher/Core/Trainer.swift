@@ -219,7 +219,8 @@ public final class Trainer {
             throw AgreedFailure(message: message, reporter: comm.isRoot)
         }
         let totalSteps = o.steps.map { min($0, stepsPerEpoch * o.epochs) } ?? stepsPerEpoch * o.epochs
-        print0(comm, "train: \(trainData.count) clips, \(trainData.classes.count) classes; global batch \(globalBatch) "
+        let totalClips = trainData.isLocal ? Int(try comm.allreduce(Int64(trainData.count), op: .sum)) : trainData.count
+        print0(comm, "train: \(totalClips) clips, \(trainData.classes.count) classes; global batch \(globalBatch) "
                + "(\(comm.size) ranks × \(o.batchSize)\(o.accumulate > 1 ? " × \(o.accumulate) accumulated" : "")); "
                + "\(stepsPerEpoch) steps/epoch; \(model.store.parameterCount) parameters; "
                + "sync BN \(model.bnReducer != nil ? "on" : "off"); \(buckets.buckets.count) gradient bucket(s)")

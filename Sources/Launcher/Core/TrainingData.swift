@@ -72,7 +72,9 @@ final class TrainingData {
     private var agreedLocalSamples = 0
 
     init(directory: String, split: String, options o: TrainOptions, training: Bool, rank: Int, size: Int) throws {
-        dataset = try ShardDataset(path: directory, split: split)
+        // Local sampling opens only this rank's shards (i mod size == rank): other nodes' shards need not be here.
+        let local = training && o.sampling == "local"
+        dataset = try ShardDataset(path: directory, split: split, owned: local ? { $0 % size == rank } : nil)
         options = o
         self.training = training
         self.rank = rank
