@@ -10,7 +10,7 @@ public struct DistTrainCommand: ParsableCommand {
         discussion: """
             Run as `mpirun -np 8 --hostfile hostfiles/cluster asl-dist-train ...` on a cluster, or alone as one rank.
             """,
-        subcommands: [CommCheck.self])
+        subcommands: [CommCheck.self, BenchCommand.self])
 
     @Flag(help: "Print the versions of the native libraries this binary is linked against (rank 0 only).")
     var version = false

@@ -8,12 +8,15 @@
 /// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), each conv a (1×3×3 → BN → ReLU → 3×1×1) pair.
 /// Input [N, inplanes, T, H, W] → [N, planes, T/st, H/s, W/s].
 public final class R2Plus1DBlock: Layer {
+    /// State-dict prefix, e.g. `layer2.0`.
+    public let name: String
     let main: Sequential
     let downsample: Sequential?
 
     /// `stride` is the spatial stride, `temporalStride` the temporal one (torchvision uses the same for both).
     init(store: ParameterStore, name: String, inplanes: Int, planes: Int, stride: Int, temporalStride: Int) {
         // torchvision's midplanes formula, shared by conv1 and conv2 of the block.
+        self.name = name
         let mid = (inplanes * planes * 3 * 3 * 3) / (inplanes * 3 * 3 + 3 * planes)
         func conv2plus1d(_ prefix: String, _ cin: Int, _ s: Int, _ st: Int) -> [Layer] {
             [Conv3d(store: store, name: "\(prefix).0.0", inChannels: cin, outChannels: mid, kernel: [1, 3, 3],

@@ -107,6 +107,36 @@ public class StagedClassifier: VideoClassifier {
         }
     }
 
+    /// Runs one training step (forward, loss, backward) stage by stage and returns one line per stage with its
+    /// forward and backward wall time, slowest first. input: [N, 3, T, H, W]; labels: N class indices.
+    public func profileTrainStep(_ input: Tensor, labels: [Int]) throws -> [String] {
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        func name(_ i: Int) -> String {
+            (stages[i] as? ParametricLayer)?.name ?? (stages[i] as? R2Plus1DBlock)?.name ?? "\(i):\(type(of: stages[i]))"
+        }
+        var fwd = [Double](repeating: 0, count: stages.count), bwd = fwd
+        store.zeroGrad()
+        var h = input
+        for (i, s) in stages.enumerated() {
+            let t = now()
+            h = try s.forward(h, training: true)
+            fwd[i] = Double(now() - t) / 1e9
+        }
+        var d = try SoftmaxCrossEntropy.compute(logits: h, labels: labels, labelSmoothing: 0.1).dLogits
+        for i in stride(from: stages.count - 1, through: lowestTrainableStage, by: -1) {
+            let t = now()
+            let next = try stages[i].backward(d, inputGradient: i > lowestTrainableStage)
+            bwd[i] = Double(now() - t) / 1e9
+            guard let next else { break }
+            d = next
+        }
+        let total = fwd.reduce(0, +) + bwd.reduce(0, +)
+        return stages.indices.sorted { fwd[$0] + bwd[$0] > fwd[$1] + bwd[$1] }.map {
+            String(format: "  %@ forward %7.3f s  backward %7.3f s  (%4.1f%%)", name($0).padding(toLength: 22, withPad: " ", startingAt: 0), fwd[$0], bwd[$0],
+                   100 * (fwd[$0] + bwd[$0]) / total)
+        }
+    }
+
     private func fillNormal(_ h: ParameterHandle, std: Double, _ rng: inout SeededRandom) {
         let p = store.values(h)
         for i in 0..<store.entry(h).count { p[i] = Float(rng.nextGaussian() * std) }
