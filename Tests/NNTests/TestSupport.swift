@@ -101,10 +101,15 @@ struct Fixture {
     let scalars: [String: Any]
     let config: [String: Any]
 
+    /// Loads `<name>.json` + `<name>.bin` from the test bundle's Fixtures folder.
     init(_ name: String) throws {
         guard let jsonURL = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
               let binURL = Bundle.module.url(forResource: name, withExtension: "bin", subdirectory: "Fixtures")
         else { throw NNError("Fixture", "\(name).json/.bin missing from Tests/NNTests/Fixtures (run tools/make_nn_fixtures.py)") }
+        try self.init(json: jsonURL, bin: binURL)
+    }
+
+    init(json jsonURL: URL, bin binURL: URL) throws {
         let index = try JSONSerialization.jsonObject(with: Data(contentsOf: jsonURL)) as! [String: Any]
         var names: [String] = [], entries: [String: Entry] = [:]
         for t in index["tensors"] as! [[String: Any]] {
