@@ -11,6 +11,10 @@ Format of each fixture `<name>.json` + `<name>.bin`:
   .bin   all tensors back to back, raw little-endian float32 (num_batches_tracked stored as float);
   .json  {"tensors": [{"name", "shape", "offset", "count"}...] (offset/count in floats, in file order),
           "scalars": {...}, "config": {...}}.
+With `--full-width DIR` it instead writes `DIR/r2plus1d_18_full.{json,bin}`: torchvision's own r2plus1d_18 (7 classes)
+on a 1x3x4x32x32 clip, with weights, logits, loss and the gradients of a few tensors (the Swift test
+FullWidthParityTests runs this on the fly when torch is importable).
+
 Tensor names: `weights/<state-dict key>`, `input`, `logits_train`, `logits_eval`, `grad/<key>`,
 `running_after/<key>`. It also writes `r2plus1d_18_keys.json`: the full-width torchvision state-dict keys and
 shapes.
@@ -113,8 +117,8 @@ def randomize_bn(model, gen):
 
 
 class Writer:
-    def __init__(self):
-        self.index, self.chunks, self.offset = [], [], 0
+    def __init__(self, out=OUT):
+        self.out, self.index, self.chunks, self.offset = out, [], [], 0
 
     def add(self, name, t):
         a = t.detach().cpu().to(torch.float64).numpy().astype("<f4").reshape(-1)
@@ -123,9 +127,9 @@ class Writer:
         self.offset += a.size
 
     def save(self, stem, scalars, config):
-        with open(os.path.join(OUT, stem + ".bin"), "wb") as f:
+        with open(os.path.join(self.out, stem + ".bin"), "wb") as f:
             f.write(np.concatenate(self.chunks).tobytes())
-        with open(os.path.join(OUT, stem + ".json"), "w") as f:
+        with open(os.path.join(self.out, stem + ".json"), "w") as f:
             json.dump({"tensors": self.index, "scalars": scalars, "config": config}, f, indent=0)
 
 
@@ -182,7 +186,38 @@ def make(stem, model, config, shape, classes, seed):
     print(stem, "floats", w.offset, "loss", loss.item(), "sgd", losses[0], losses[-1], "comparable", comparable)
 
 
+def full_width(out):
+    torch.manual_seed(0)
+    model = r2plus1d_18(num_classes=7)
+    gen = torch.Generator().manual_seed(4)
+    randomize_bn(model, gen)
+    x = torch.randn(1, 3, 4, 32, 32, generator=gen)
+    labels = torch.tensor([3])
+    w = Writer(out)
+    for k, v in model.state_dict().items():
+        w.add("weights/" + k, v)
+    w.add("input", x)
+    model = model.double()
+    model.eval()
+    with torch.no_grad():
+        w.add("logits_eval", model(x.double()))
+    model.train()
+    logits = model(x.double())
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)(logits, labels)
+    loss.backward()
+    w.add("logits_train", logits)
+    params = dict(model.named_parameters())
+    keys = ["fc.weight", "fc.bias", "layer4.1.conv2.1.weight", "layer3.0.downsample.0.weight",
+            "layer2.0.conv1.0.0.weight", "layer1.0.conv1.0.3.weight", "stem.3.weight", "stem.0.weight"]
+    for k in keys:
+        w.add("grad/" + k, params[k].grad)
+    w.save("r2plus1d_18_full", {"loss": loss.item(), "labels": labels.tolist(), "grad_keys": keys},
+           {"arch": "r2plus1d_18", "width": 64, "classes": 7})
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--full-width":
+        return full_width(sys.argv[2])
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     make("r2plus1d_18_w4", TinyR2Plus1D(4, 5), {"arch": "r2plus1d_18", "width": 4, "classes": 5,
