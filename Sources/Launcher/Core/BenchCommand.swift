@@ -53,6 +53,7 @@ public struct BenchCommand: ParsableCommand {
             print0(comm, "bench: \(arch) width \(width), \(model.store.parameterCount) parameters, input "
                    + "\(input.shape), \(BLAS.threads) thread(s), \(steps) timed step(s)")
 
+            let sgemm = BLAS.measureSgemmGFLOPs()
             func trainStep() throws {
                 model.store.zeroGrad()
                 let logits = try model.forward(input, training: true)
@@ -84,6 +85,7 @@ public struct BenchCommand: ParsableCommand {
                 "train_gflops_per_s": trainFLOPs / trainSeconds / 1e9,
                 "eval_gflops_per_s": evalFLOPs / evalSeconds / 1e9,
                 "peak_rss_bytes": Node.peakRSSBytes,
+                "sgemm_gflops_per_s": sgemm,
             ]
             if profile, let staged = model as? StagedClassifier {
                 for line in try staged.profileTrainStep(input, labels: labels) { print0(comm, line) }
@@ -94,6 +96,7 @@ public struct BenchCommand: ParsableCommand {
             print0(comm, String(format: "eval:  %.3f clips/s (%.2f s/step, %.1f GFLOP/s)",
                                 clips / evalSeconds, evalSeconds / Double(steps), evalFLOPs / evalSeconds / 1e9))
             print0(comm, String(format: "peak RSS: %.1f MiB", Double(Node.peakRSSBytes) / 1_048_576))
+            print0(comm, String(format: "sgemm 1024³ on this machine now: %.1f GFLOP/s", sgemm))
             let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print0(comm, String(decoding: json, as: UTF8.self))
         }

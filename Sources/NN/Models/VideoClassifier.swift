@@ -48,6 +48,8 @@ public class StagedClassifier: VideoClassifier {
         leaves = stages.flatMap { $0.allLayers }.compactMap { $0 as? ParametricLayer }
         tracker = GradientTracker(store: store)
         for l in leaves { l.tracker = tracker }
+        let scratch = ConvScratch()
+        for case let conv as Conv3d in leaves { conv.scratch = scratch }
     }
 
     public var bnReducer: BatchNormReducer? {
@@ -152,6 +154,12 @@ public class StagedClassifier: VideoClassifier {
             (l as? Linear)?.flops = 0
         }
     }
+}
+
+/// Marks a BatchNorm that is followed by a ReLU (so it alone uses its dY) as allowed to overwrite dY.
+func overwriting(_ bn: BatchNorm3d) -> BatchNorm3d {
+    bn.overwritesGradient = true
+    return bn
 }
 
 /// Builds a model by architecture name: `r2plus1d_18` or `c3d`. `width` 64 is the standard model; smaller values
