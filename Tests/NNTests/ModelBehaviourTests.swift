@@ -33,6 +33,26 @@ final class ModelBehaviourTests: XCTestCase {
         }
     }
 
+    func testBothModelsTrainOnSingleFrameClips() throws {
+        for (arch, ts) in [("r2plus1d_18", 2), ("r2plus1d_18", 1), ("c3d", 2)] {
+            let model = try makeModel(arch: arch, classes: 4, width: 2, temporalStride: ts)
+            model.initialize(seed: 6)
+            let x = randomTensor([2, 3, 1, 32, 32], seed: 7)
+            let logits = try model.forward(x, training: true)
+            XCTAssertEqual(logits.shape, [2, 4], "\(arch) logits shape")
+            XCTAssertTrue(logits.array.allSatisfy { $0.isFinite }, "\(arch) logits finite")
+            try trainStep(model, x, [0, 3])
+            XCTAssertTrue(model.store.gradients.buffer.contains { $0 != 0 }, "\(arch) gradients flow with T = 1")
+            XCTAssertTrue(model.store.gradients.buffer.allSatisfy { $0.isFinite }, "\(arch) gradients finite")
+        }
+    }
+
+    func testUnknownArchitectureIsAnErrorNamingTheKnownOnes() {
+        XCTAssertThrowsError(try makeModel(arch: "resnet50", classes: 3)) { error in
+            XCTAssertTrue("\(error)".contains("r2plus1d_18"), "\(error)")
+        }
+    }
+
     func testFreezeLeavesFrozenGradientsAndStatisticsUntouched() throws {
         let model = try makeModel(arch: "r2plus1d_18", classes: 3, width: 2)
         model.initialize(seed: 2)
