@@ -17,11 +17,21 @@ final class Conv3dFastPathTests: XCTestCase {
     ]
 
     func testFastConv3dMatchesDirectReferenceForwardAndBackward() throws {
+        try checkCases(columnBudget: nil)
+    }
+
+    func testChunkedFastConv3dMatchesDirectReference() throws {
+        // A budget this small splits every clip into one-row chunks, the most boundaries possible.
+        try checkCases(columnBudget: 1)
+    }
+
+    private func checkCases(columnBudget: Int?) throws {
         for (k, c) in cases.enumerated() {
             let store = ParameterStore()
             let conv = Conv3d(store: store, name: "c", inChannels: c.input[1], outChannels: c.out, kernel: c.kernel,
                               stride: c.stride, padding: c.padding, bias: c.bias)
             store.seal()
+            if let columnBudget { conv.columnBudget = columnBudget }
             fillRandom(store.parameters.pointer, store.parameterCount, seed: UInt64(k), scale: 0.5)
             let x = randomTensor(c.input, seed: UInt64(100 + k))
             let y = try conv.forward(x, training: true).copy()

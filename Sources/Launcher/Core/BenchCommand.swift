@@ -29,6 +29,9 @@ public struct BenchCommand: ParsableCommand {
     var classes: Int = 100
     @Option(name: .customLong("temporal-stride"), help: "r2plus1d_18 only: 2 as torchvision, 1 keeps T.")
     var temporalStride: Int = 2
+    @Option(name: .customLong("column-budget"),
+            help: "Floats of vol2col columns per chunk in every conv (default: the layer's own, 4Mi).")
+    var columnBudget: Int?
     @Flag(help: "Also print the time spent in each top-level stage of one train step.")
     var profile = false
     @Option(help: "OpenBLAS threads (default: the launcher's thread policy).")
@@ -46,6 +49,9 @@ public struct BenchCommand: ParsableCommand {
         try Job.run(threads: threads) { comm in
             let model = try makeModel(arch: arch, classes: classes, width: width, temporalStride: temporalStride)
             model.initialize(seed: 1)
+            if let columnBudget, let staged = model as? StagedClassifier {
+                for conv in staged.convolutions { conv.columnBudget = columnBudget }
+            }
             let input = Tensor(shape: [batchSize, 3, frames, cropSize, cropSize])
             var rng = SeededRandom(keys: 7)
             for i in 0..<input.count { input.data[i] = Float(rng.nextGaussian()) }
@@ -60,18 +66,28 @@ public struct BenchCommand: ParsableCommand {
                 let (_, d) = try SoftmaxCrossEntropy.compute(logits: logits, labels: labels, labelSmoothing: 0.1)
                 try model.backward(d)
             }
+            // Process CPU time (user + system, all threads): on a shared machine it tracks the work done better
+            // than wall time, which includes waiting for cores.
+            func cpuSeconds() -> Double {
+                var usage = rusage()
+                getrusage(RUSAGE_SELF.rawValue, &usage)
+                return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            }
             try trainStep()  // warm-up: allocates every workspace
             model.resetFLOPs()
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuSeconds()
             for _ in 0..<steps { try trainStep() }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let trainCPU = cpuSeconds() - c0
             let trainFLOPs = model.flops
 
             _ = try model.forward(input, training: false)
             model.resetFLOPs()
-            let t1 = DispatchTime.now().uptimeNanoseconds
+            let t1 = DispatchTime.now().uptimeNanoseconds, c1 = cpuSeconds()
             for _ in 0..<steps { _ = try model.forward(input, training: false) }
             let evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
+            let evalCPU = cpuSeconds() - c1
             let evalFLOPs = model.flops
 
             let clips = Double(batchSize * steps)
@@ -86,6 +102,7 @@ public struct BenchCommand: ParsableCommand {
                 "eval_gflops_per_s": evalFLOPs / evalSeconds / 1e9,
                 "peak_rss_bytes": Node.peakRSSBytes,
                 "sgemm_gflops_per_s": sgemm,
+                "train_cpu_s_per_step": trainCPU / Double(steps), "eval_cpu_s_per_step": evalCPU / Double(steps),
             ]
             if profile, let staged = model as? StagedClassifier {
                 for line in try staged.profileTrainStep(input, labels: labels) { print0(comm, line) }
@@ -95,6 +112,8 @@ public struct BenchCommand: ParsableCommand {
                                 trainFLOPs / Double(steps) / 1e9))
             print0(comm, String(format: "eval:  %.3f clips/s (%.2f s/step, %.1f GFLOP/s)",
                                 clips / evalSeconds, evalSeconds / Double(steps), evalFLOPs / evalSeconds / 1e9))
+            print0(comm, String(format: "CPU time per step: train %.2f s, eval %.2f s (all threads)",
+                                trainCPU / Double(steps), evalCPU / Double(steps)))
             print0(comm, String(format: "peak RSS: %.1f MiB", Double(Node.peakRSSBytes) / 1_048_576))
             print0(comm, String(format: "sgemm 1024³ on this machine now: %.1f GFLOP/s", sgemm))
             let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])

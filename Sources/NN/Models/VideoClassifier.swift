@@ -52,6 +52,9 @@ public class StagedClassifier: VideoClassifier {
         for case let conv as Conv3d in leaves { conv.scratch = scratch }
     }
 
+    /// Every convolution of the model, in table order (for tuning such as `columnBudget`).
+    public var convolutions: [Conv3d] { leaves.compactMap { $0 as? Conv3d } }
+
     public var bnReducer: BatchNormReducer? {
         didSet { for case let bn as BatchNorm3d in leaves { bn.reducer = bnReducer } }
     }
