@@ -47,6 +47,32 @@ final class ModelBehaviourTests: XCTestCase {
         }
     }
 
+    func testInitializationFollowsTorchvisionAndDependsOnlyOnTheSeed() throws {
+        let model = try makeModel(arch: "r2plus1d_18", classes: 10, width: 16)
+        let store = model.store
+        func values(_ name: String) -> [Float] {
+            let h = store.handle(named: name)!
+            return Array(UnsafeBufferPointer(start: store.values(h), count: store.entry(h).count))
+        }
+        func std(_ v: [Float]) -> Double {
+            let m = v.reduce(0) { $0 + Double($1) } / Double(v.count)
+            return (v.reduce(0) { $0 + (Double($1) - m) * (Double($1) - m) } / Double(v.count)).squareRoot()
+        }
+        // layer3.0.conv1.0.0: [mid, 32, 1, 3, 3], fan_out = mid · 9.
+        let w = values("layer3.0.conv1.0.0.weight"), mid = store.entry(store.handle(named: "layer3.0.conv1.0.0.weight")!).shape[0]
+        XCTAssertEqual(std(w), (2.0 / Double(mid * 9)).squareRoot(), accuracy: 0.05 * (2.0 / Double(mid * 9)).squareRoot())
+        XCTAssertEqual(std(values("fc.weight")), 0.01, accuracy: 0.001)
+        XCTAssertEqual(Set(values("fc.bias")), [0])
+        XCTAssertEqual(Set(values("layer1.0.conv1.1.weight")), [1])
+        XCTAssertEqual(Set(values("layer1.0.conv1.1.bias")), [0])
+        XCTAssertEqual(Set(values("layer1.0.conv1.1.running_var")), [1])
+        let first = Array(store.parameters.buffer)
+        model.initialize(seed: 0)
+        XCTAssertEqual(Array(store.parameters.buffer), first, "same seed, same weights")
+        model.initialize(seed: 1)
+        XCTAssertNotEqual(Array(store.parameters.buffer), first, "another seed, other weights")
+    }
+
     func testUnknownArchitectureIsAnErrorNamingTheKnownOnes() {
         XCTAssertThrowsError(try makeModel(arch: "resnet50", classes: 3)) { error in
             XCTAssertTrue("\(error)".contains("r2plus1d_18"), "\(error)")

@@ -23,7 +23,8 @@ public protocol VideoClassifier: AnyObject {
     /// parameter gradients and every input gradient below the lowest trainable layer.
     func freeze(prefixes: [String])
     /// torchvision's initialization from `SeededRandom`: Kaiming normal (fan_out, ReLU) for convs, BN weight 1 and
-    /// bias 0 (running mean 0, var 1), Linear normal(0, 0.01) and bias 0.
+    /// bias 0 (running mean 0, var 1, counter 0), Linear normal(0, 0.01) and bias 0. New models come initialized
+    /// with seed 0.
     func initialize(seed: UInt64)
     /// Conv and linear GEMM FLOPs (2 × multiply-adds) done since the last `resetFLOPs()`, forward and backward.
     var flops: Double { get }
@@ -50,6 +51,9 @@ public class StagedClassifier: VideoClassifier {
         for l in leaves { l.tracker = tracker }
         let scratch = ConvScratch()
         for case let conv as Conv3d in leaves { conv.scratch = scratch }
+        // Like torchvision, a new model is initialized (BN weights must not start at zero); `initialize(seed:)`
+        // re-draws with another seed.
+        initialize(seed: 0)
     }
 
     /// Every convolution of the model, in table order (for tuning such as `columnBudget`).
