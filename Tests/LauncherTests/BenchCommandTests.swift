@@ -21,7 +21,8 @@ final class BenchCommandTests: XCTestCase {
             let p = Process()
             p.executableURL = binary
             p.arguments = ["bench", "--arch", arch, "--width", "2", "--classes", "3", "--batch-size", "2",
-                           "--frames", "2", "--crop-size", "16", "--steps", "1", "--threads", "1"]
+                           "--frames", "2", "--crop-size", "16", "--steps", "1"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 }
             let pipe = Pipe()
             p.standardOutput = pipe
             p.standardError = pipe
@@ -33,6 +34,7 @@ final class BenchCommandTests: XCTestCase {
             let last = try XCTUnwrap(output.split(separator: "\n").last, output)
             let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], String(last))
             XCTAssertEqual(json["arch"] as? String, arch)
+            XCTAssertEqual(json["threads"] as? Int, 1, "the thread policy applies (OPENBLAS_NUM_THREADS)")
             for key in ["train_clips_per_s", "eval_clips_per_s", "train_gflops_per_s", "eval_gflops_per_s"] {
                 let v = try XCTUnwrap(json[key] as? Double, "\(key) missing in \(last)")
                 XCTAssertGreaterThan(v, 0, key)

@@ -34,9 +34,6 @@ public struct BenchCommand: ParsableCommand {
     var columnBudget: Int?
     @Flag(help: "Also print the time spent in each top-level stage of one train step.")
     var profile = false
-    @Option(help: "OpenBLAS threads (default: the launcher's thread policy).")
-    var threads: Int?
-
     public init() {}
 
     public func validate() throws {
@@ -46,9 +43,10 @@ public struct BenchCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try Job.run(threads: threads) { comm in
+        // Threads follow the launcher's policy (OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node): the parent
+        // command's `--threads` is parsed by the parent and does not reach subcommands.
+        try Job.run { comm in
             let model = try makeModel(arch: arch, classes: classes, width: width, temporalStride: temporalStride)
-            model.initialize(seed: 1)
             if let columnBudget, let staged = model as? StagedClassifier {
                 for conv in staged.convolutions { conv.columnBudget = columnBudget }
             }
