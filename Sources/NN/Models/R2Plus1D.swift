@@ -58,7 +58,7 @@ public final class R2Plus1DBlock: Layer {
         let yp = y.data, total = y.count
         let chunks = max(1, min(64, total / 16384))
         parallelFor(chunks) { k in
-            for j in (total * k / chunks)..<(total * (k + 1) / chunks) where yp[j] < 0 { yp[j] = 0 }
+            for j in (total * k / chunks)..<(total * (k + 1) / chunks) { yp[j] = max(yp[j], 0) }
         }
         output = y
         return y
@@ -71,7 +71,8 @@ public final class R2Plus1DBlock: Layer {
         let yp = y.data, dp = dY.data, total = dY.count
         let chunks = max(1, min(64, total / 16384))
         parallelFor(chunks) { k in
-            for j in (total * k / chunks)..<(total * (k + 1) / chunks) where yp[j] <= 0 { dp[j] = 0 }
+            let lo = total * k / chunks, hi = total * (k + 1) / chunks
+            maskWherePositive(yp + lo, dp + lo, hi - lo)
         }
         let (dMain, dShortcut) = ResidualAdd.backward(dY)
         let dX0: Tensor?
