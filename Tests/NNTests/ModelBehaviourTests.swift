@@ -119,6 +119,17 @@ final class ModelBehaviourTests: XCTestCase {
         XCTAssertTrue(store.entries.indices.allSatisfy { store.entries[$0].role != .parameter || store.requiresGrad[$0] })
     }
 
+    func testFlagsClearedOnTheStoreAlsoStopGradients() throws {
+        let model = try makeModel(arch: "c3d", classes: 3, width: 2)
+        try model.store.freeze(prefixes: ["conv1", "conv2"])
+        try trainStep(model, randomTensor([2, 3, 2, 16, 16], seed: 9), [0, 2])
+        for e in model.store.entries where e.role == .parameter {
+            let g = UnsafeBufferPointer(start: model.store.gradient(model.store.handle(named: e.name)!), count: e.count)
+            let frozen = e.name.hasPrefix("conv1.") || e.name.hasPrefix("conv2.")
+            XCTAssertEqual(g.contains { $0 != 0 }, !frozen, "\(e.name): gradient \(frozen ? "must be zero" : "expected")")
+        }
+    }
+
     func testSyncBatchNormOnTwoRanksMatchesOneRankOnGlobalBatch() throws {
         // One rank: batch 4. Two ranks (threads): batch 2 each, statistics summed by a reducer. With the loss a sum
         // over clips, each rank's output and dX equal its slice of the one-rank ones, and the ranks' parameter

@@ -20,7 +20,9 @@ public protocol VideoClassifier: AnyObject {
     var gradientsReady: ((Int) -> Void)? { get set }
     /// Freezes exactly the entries named `prefix` or `prefix.…` for some prefix (all others become trainable):
     /// sets `store.requiresGrad`, puts those BatchNorm layers in evaluation mode, and makes backward skip their
-    /// parameter gradients and every input gradient below the lowest trainable layer.
+    /// parameter gradients and every input gradient below the lowest trainable layer. Unknown prefixes match
+    /// nothing; check them first with `store.validate(prefixes:)`. (Flags changed on the store directly also stop
+    /// gradients, but leave BatchNorm in training mode.)
     func freeze(prefixes: [String])
     /// torchvision's initialization from `SeededRandom`: Kaiming normal (fan_out, ReLU) for convs, BN weight 1 and
     /// bias 0 (running mean 0, var 1, counter 0), Linear normal(0, 0.01) and bias 0. New models come initialized
@@ -38,8 +40,16 @@ public class StagedClassifier: VideoClassifier {
     let stages: [Layer]
     let leaves: [ParametricLayer]
     let tracker: GradientTracker
-    /// Index of the lowest stage holding a trainable parameter (stages below it get no backward at all).
-    private var lowestTrainableStage = 0
+    /// Index of the lowest stage holding a parameter with `requiresGrad` (stages below it get no backward at all).
+    /// Read from `store.requiresGrad` at each backward, so flags set directly on the store are honoured too.
+    private var lowestTrainableStage: Int {
+        stages.firstIndex { stage in
+            stage.allLayers.contains { layer in
+                guard let p = layer as? ParametricLayer else { return false }
+                return p.parameterHandles.contains { store.requiresGrad[$0.index] }
+            }
+        } ?? stages.count
+    }
 
     init(store: ParameterStore, classes: Int, stages: [Layer]) {
         store.seal()
@@ -80,8 +90,9 @@ public class StagedClassifier: VideoClassifier {
     public func backward(_ dLogits: Tensor) throws {
         tracker.reset()
         var d = dLogits
-        for i in stride(from: stages.count - 1, through: lowestTrainableStage, by: -1) {
-            guard let next = try stages[i].backward(d, inputGradient: i > lowestTrainableStage) else { break }
+        let lowest = lowestTrainableStage
+        for i in stride(from: stages.count - 1, through: lowest, by: -1) {
+            guard let next = try stages[i].backward(d, inputGradient: i > lowest) else { break }
             d = next
         }
         tracker.report(0)
@@ -91,9 +102,6 @@ public class StagedClassifier: VideoClassifier {
         func frozen(_ name: String) -> Bool { prefixes.contains { name == $0 || name.hasPrefix($0 + ".") } }
         for (i, e) in store.entries.enumerated() where e.role == .parameter { store.requiresGrad[i] = !frozen(e.name) }
         for l in leaves { l.isFrozen = l.parameterHandles.allSatisfy { !store.requiresGrad[$0.index] } }
-        lowestTrainableStage = stages.firstIndex { stage in
-            stage.allLayers.contains { ($0 as? ParametricLayer)?.isFrozen == false }
-        } ?? stages.count
     }
 
     public func initialize(seed: UInt64) {
@@ -132,9 +140,10 @@ public class StagedClassifier: VideoClassifier {
             fwd[i] = Double(now() - t) / 1e9
         }
         var d = try SoftmaxCrossEntropy.compute(logits: h, labels: labels, labelSmoothing: 0.1).dLogits
-        for i in stride(from: stages.count - 1, through: lowestTrainableStage, by: -1) {
+        let lowest = lowestTrainableStage
+        for i in stride(from: stages.count - 1, through: lowest, by: -1) {
             let t = now()
-            let next = try stages[i].backward(d, inputGradient: i > lowestTrainableStage)
+            let next = try stages[i].backward(d, inputGradient: i > lowest)
             bwd[i] = Double(now() - t) / 1e9
             guard let next else { break }
             d = next
