@@ -12,7 +12,8 @@ Format of each fixture `<name>.json` + `<name>.bin`:
   .json  {"tensors": [{"name", "shape", "offset", "count"}...] (offset/count in floats, in file order),
           "scalars": {...}, "config": {...}}.
 With `--full-width DIR` it instead writes `DIR/r2plus1d_18_full.{json,bin}`: torchvision's own r2plus1d_18 (7 classes)
-on a 1x3x4x32x32 clip, with weights, logits, loss and the gradients of a few tensors (the Swift test
+on a 1x3x4x32x32 clip, with weights (also as `r2plus1d_18_full.st`, a safetensors state dict), logits, loss and
+the gradients of a few tensors (the Swift test
 FullWidthParityTests runs this on the fly when torch is importable).
 
 Tensor names: `weights/<state-dict key>`, `input`, `logits_train`, `logits_eval`, `grad/<key>`,
@@ -196,6 +197,9 @@ def full_width(out):
     w = Writer(out)
     for k, v in model.state_dict().items():
         w.add("weights/" + k, v)
+    # The same weights as a torchvision checkpoint in safetensors form, as a user would bring them.
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(out, "r2plus1d_18_full.st"))
     w.add("input", x)
     model = model.double()
     model.eval()

@@ -1,4 +1,5 @@
-// Tests: the full-width r2plus1d_18 equals torchvision's on a small clip. Needs PyTorch, so it builds its reference
+// Tests: the full-width r2plus1d_18 equals torchvision's on a small clip, from a torchvision state dict saved as
+// safetensors. Needs PyTorch, so it builds its reference
 // on the fly with tools/make_nn_fixtures.py --full-width and is skipped where `import torch` fails (as on CI).
 import Foundation
 import NN
@@ -33,8 +34,15 @@ final class FullWidthParityTests: XCTestCase {
         let f = try Fixture(json: dir.appendingPathComponent("r2plus1d_18_full.json"),
                             bin: dir.appendingPathComponent("r2plus1d_18_full.bin"))
 
+        // The torchvision state dict, saved by safetensors, loads strictly into our table and equals the fixture.
         let model = try makeModel(arch: "r2plus1d_18", classes: 7)
-        try f.load(into: model.store)
+        let loadReport = try model.store.load(from: dir.appendingPathComponent("r2plus1d_18_full.st").path)
+        XCTAssertEqual(loadReport.loaded, model.store.entries.map(\.name), "every torchvision key loaded, in table order")
+        let reference = try makeModel(arch: "r2plus1d_18", classes: 7)
+        try f.load(into: reference.store)
+        XCTAssertEqual(Array(model.store.parameters.buffer), Array(reference.store.parameters.buffer))
+        XCTAssertEqual(Array(model.store.buffers.buffer), Array(reference.store.buffers.buffer))
+        XCTAssertEqual(model.store.counters, reference.store.counters)
         let input = try f.tensor("input")
         func relDiff(_ ours: Tensor, _ name: String) throws -> Double {
             let ref = try f.tensor(name)
