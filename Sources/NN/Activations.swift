@@ -34,7 +34,7 @@ public final class ReLU: Layer {
         let chunks = max(1, min(64, total / 16384))
         parallelFor(chunks) { k in
             let lo = total * k / chunks, hi = total * (k + 1) / chunks
-            for j in lo..<hi where yp[j] <= 0 { dp[j] = 0 }
+            maskWherePositive(yp + lo, dp + lo, hi - lo)
         }
         return dY
     }
@@ -102,4 +102,23 @@ public enum ResidualAdd {
 
     /// dY → (dA, dB) = (dY, dY).
     public static func backward(_ dY: Tensor) -> (dA: Tensor, dB: Tensor) { (dY, dY) }
+}
+
+/// d[j] = y[j] > 0 ? d[j] : 0 for j in 0..<count, sixteen lanes at a time (the compiler keeps the scalar form
+/// scalar because d may alias y).
+@inline(__always)
+func maskWherePositive(_ y: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ count: Int) {
+    let zero = SIMD16<Float>(repeating: 0)
+    var j = 0
+    while j + 16 <= count {
+        let yv = UnsafeRawPointer(y + j).loadUnaligned(as: SIMD16<Float>.self)
+        var dv = UnsafeRawPointer(d + j).loadUnaligned(as: SIMD16<Float>.self)
+        dv.replace(with: zero, where: yv .<= zero)
+        UnsafeMutableRawPointer(d + j).storeBytes(of: dv, as: SIMD16<Float>.self)
+        j += 16
+    }
+    while j < count {
+        if !(y[j] > 0) { d[j] = 0 }
+        j += 1
+    }
 }

@@ -1,5 +1,6 @@
 // NN: the OpenBLAS build this binary runs on, and its thread count.
 import COpenBLAS
+import Dispatch
 
 public enum BLAS {
     /// OpenBLAS's build string, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
@@ -12,5 +13,24 @@ public enum BLAS {
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+}
+
+extension BLAS {
+    /// Measures what one `cblas_sgemm` of m×k by k×n achieves right now, in GFLOP/s (best of `repeats` after one
+    /// warm-up), so that benchmark numbers can be read against the machine's current GEMM speed.
+    public static func measureSgemmGFLOPs(m: Int = 1024, n: Int = 1024, k: Int = 1024, repeats: Int = 3) -> Double {
+        let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n]), c = Tensor(shape: [m, n])
+        a.fill(0.5)
+        b.fill(0.25)
+        var best = Double.infinity
+        for r in 0...repeats {
+            let t = DispatchTime.now().uptimeNanoseconds
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.data, Int32(k),
+                        b.data, Int32(n), 0, c.data, Int32(n))
+            let s = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+            if r > 0 { best = min(best, s) }
+        }
+        return 2 * Double(m * n * k) / best / 1e9
     }
 }

@@ -25,6 +25,9 @@ public final class BatchNorm3d: ParametricLayer {
     public weak var tracker: GradientTracker?
     /// Sums the statistics across ranks; nil on one rank.
     public var reducer: BatchNormReducer?
+    /// When true, backward writes dX over dY and returns it (saves one activation-sized buffer); set it only where
+    /// the caller has no further use for dY.
+    public var overwritesGradient = false
 
     let store: ParameterStore
     // Cache for backward: the input, per-channel mean and 1/sqrt(var + eps) used, the global element count per
@@ -125,7 +128,7 @@ public final class BatchNorm3d: ParametricLayer {
         return y
     }
 
-    /// dY: [N, C, D, H, W]; returns dX of the same shape (nil when not asked). Accumulates dWeight = Σ dY·x̂ and
+    /// dY: [N, C, D, H, W]; returns dX of the same shape (nil when not asked; dY itself when `overwritesGradient`). Accumulates dWeight = Σ dY·x̂ and
     /// dBias = Σ dY over this rank's batch; with batch statistics dX uses the sums over all ranks (SyncBatchNorm).
     public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
         guard let x = input else { throw NNError(name, "backward before forward") }
@@ -157,7 +160,7 @@ public final class BatchNorm3d: ParametricLayer {
         }
         tracker?.finished(parameterHandles)
         guard inputGradient else { return nil }
-        let dx = workspace(&dX, x.shape)
+        let dx = overwritesGradient ? dY : workspace(&dX, x.shape)
         let g = store.values(weight), dxp = dx.data
         if usedBatchStatistics {
             if let reducer { try sums.withUnsafeMutableBufferPointer { try reducer.sum($0) } }

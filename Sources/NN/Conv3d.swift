@@ -25,8 +25,12 @@ public final class Conv3d: ParametricLayer {
     private var input: Tensor?
     private var output: Tensor?
     private var dX: Tensor?
-    private var col: Tensor?
-    private var dCol: Tensor?
+    /// Where the per-clip columns live; a model shares one among all its convs (only one conv runs at a time),
+    /// which at 16×112×112 clips saves about 100 MB per conv.
+    public var scratch = ConvScratch()
+    /// Floats of vol2col columns per chunk (4 Mi floats = 16 MiB, half this machine's 32 MiB L3); tests lower it to
+    /// exercise chunking on small inputs.
+    public var columnBudget = 4 << 20
 
     /// Registers `name.weight` [out, in, kD, kH, kW] and, when `bias`, `name.bias` [out] in `store`.
     public init(store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernel: [Int],
@@ -61,25 +65,37 @@ public final class Conv3d: ParametricLayer {
 
     private var isPointwise: Bool { kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0] }
 
+    /// Output rows (of W' columns each) per vol2col chunk, so that one chunk's columns take about
+    /// `columnBudget` floats and stay in the last-level cache between vol2col and the GEMM that reads them.
+    private func rowsPerChunk(_ os: [Int], _ k: Int) -> Int {
+        max(1, min(os[2] * os[3], columnBudget / max(1, k * os[4])))
+    }
+
     /// x: [N, in, D, H, W]; returns [N, out, D', H', W'].
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let os = try outputShape(x.shape)
         let y = workspace(&output, os)
         input = x
         let n = x.shape[0], inItem = x.itemCount, outItem = y.itemCount
-        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *)
+        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
         let w = store.values(weight)
-        let colT = isPointwise ? nil : workspace(&col, [k, p])
-        for i in 0..<n {
-            let src: UnsafePointer<Float>
-            if let colT {
-                vol2col(x.data + i * inItem, x.shape, os, colT.data)
-                src = UnsafePointer(colT.data)
-            } else {
-                src = UnsafePointer(x.data + i * inItem)
+        if isPointwise {
+            for i in 0..<n {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(p), Int32(k),
+                            1, w, Int32(k), x.data + i * inItem, Int32(p), 0, y.data + i * outItem, Int32(p))
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(p), Int32(k),
-                        1, w, Int32(k), src, Int32(p), 0, y.data + i * outItem, Int32(p))
+        } else {
+            let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
+            let col = scratch.pointer(0, count: k * chunk * ow)
+            for i in 0..<n {
+                for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
+                    let pc = (min(rows, r0 + chunk) - r0) * ow
+                    vol2col(x.data + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
+                    // Y[out, chunk] = W[out, k] · col[k, chunk]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(pc), Int32(k),
+                                1, w, Int32(k), col, Int32(pc), 0, y.data + i * outItem + r0 * ow, Int32(p))
+                }
+            }
         }
         flops += 2 * Double(n * outChannels * p * k)
         if let bias {
@@ -99,32 +115,46 @@ public final class Conv3d: ParametricLayer {
         let os = try outputShape(x.shape)
         guard dY.shape == os else { throw NNError(name, "dY shape \(dY.shape), expected \(os)") }
         let n = x.shape[0], inItem = x.itemCount, outItem = dY.itemCount
-        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *)
-        let w = store.values(weight)
+        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
+        let w = store.values(weight), dW = store.gradient(weight)
         let weightGrad = !isFrozen && store.requiresGrad[weight.index]
         let dx = inputGradient ? workspace(&dX, x.shape) : nil
-        let colT = isPointwise ? nil : workspace(&col, [k, p])
-        let dColT = (isPointwise || dx == nil) ? nil : workspace(&dCol, [k, p])
-        for i in 0..<n {
-            let dy = UnsafePointer(dY.data + i * outItem)
-            if weightGrad {
-                let src: UnsafePointer<Float>
-                if let colT {
-                    vol2col(x.data + i * inItem, x.shape, os, colT.data)
-                    src = UnsafePointer(colT.data)
-                } else {
-                    src = UnsafePointer(x.data + i * inItem)
+        if isPointwise {
+            for i in 0..<n {
+                let dy = UnsafePointer(dY.data + i * outItem)
+                if weightGrad {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(k), Int32(p),
+                                1, dy, Int32(p), x.data + i * inItem, Int32(p), 1, dW, Int32(k))
                 }
-                // dW[out, k] += dY[out, p] · col[k, p]ᵀ
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(k), Int32(p),
-                            1, dy, Int32(p), src, Int32(p), 1, store.gradient(weight), Int32(k))
+                if let dx {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(outChannels),
+                                1, w, Int32(k), dy, Int32(p), 0, dx.data + i * inItem, Int32(p))
+                }
             }
-            if let dx {
-                // dCol[k, p] = Wᵀ[k, out] · dY[out, p], then scattered back onto the input grid.
-                let dst = dColT?.data ?? (dx.data + i * inItem)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(outChannels),
-                            1, w, Int32(k), dy, Int32(p), 0, dst, Int32(p))
-                if let dColT { col2vol(dColT.data, x.shape, os, dx.data + i * inItem) }
+        } else if weightGrad || dx != nil {
+            let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
+            let col = scratch.pointer(0, count: k * chunk * ow)
+            let dCol = scratch.pointer(1, count: k * chunk * ow)
+            for i in 0..<n {
+                let dy = UnsafePointer(dY.data + i * outItem)
+                if let dx { (dx.data + i * inItem).update(repeating: 0, count: inItem) }
+                for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
+                    let pc = (min(rows, r0 + chunk) - r0) * ow
+                    let dyc = dy + r0 * ow
+                    if weightGrad {
+                        // The columns are recomputed here rather than kept from forward (see `input`).
+                        vol2col(x.data + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
+                        // dW[out, k] += dY[out, chunk] · col[k, chunk]ᵀ
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(k), Int32(pc),
+                                    1, dyc, Int32(p), col, Int32(pc), 1, dW, Int32(k))
+                    }
+                    if let dx {
+                        // dCol[k, chunk] = Wᵀ[k, out] · dY[out, chunk], then added back onto the input grid.
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pc), Int32(outChannels),
+                                    1, w, Int32(k), dyc, Int32(p), 0, dCol, Int32(pc))
+                        col2vol(dCol, x.shape, os, dx.data + i * inItem, rowStart: r0, rowCount: pc / ow)
+                    }
+                }
             }
         }
         if weightGrad { flops += 2 * Double(n * outChannels * p * k) }
@@ -144,74 +174,69 @@ public final class Conv3d: ParametricLayer {
         return dx
     }
 
-    /// Gathers one clip's receptive fields: x [in, D, H, W] → col [in·kD·kH·kW, D'·H'·W'] (zeros where padded).
-    /// Rows run over (c, kd, kh, kw), columns over (od, oh, ow); parallel over rows.
-    func vol2col(_ x: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ col: UnsafeMutablePointer<Float>) {
+    /// Gathers one clip's receptive fields for output rows rowStart..<rowStart+rowCount (a row = one (od, oh) pair
+    /// of W' columns): x [in, D, H, W] → col [in·kD·kH·kW, rowCount·W'] (zeros where padded).
+    /// Rows of col run over (c, kd, kh, kw), columns over the output positions; parallel over col rows.
+    func vol2col(_ x: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ col: UnsafeMutablePointer<Float>,
+                 rowStart: Int, rowCount: Int) {
         let (d, h, w) = (inShape[2], inShape[3], inShape[4])
-        let (od, oh, ow) = (outShape[2], outShape[3], outShape[4])
+        let (oh, ow) = (outShape[3], outShape[4])
         let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
         let (sd, sh, sw) = (stride[0], stride[1], stride[2])
         let (pd, ph, pw) = (padding[0], padding[1], padding[2])
-        let p = od * oh * ow, kvol = kd * kh * kw
+        let pc = rowCount * ow, kvol = kd * kh * kw
         parallelFor(inChannels * kvol) { r in
             let c = r / kvol, kk = r % kvol
             let a = kk / (kh * kw), b = (kk / kw) % kh, e = kk % kw
             let xc = x + c * d * h * w
-            var dst = col + r * p
-            // Output columns whose input column lies inside [0, w): ow0 ..< ow1.
+            var dst = col + r * pc
             let (ow0, ow1) = insideRange(ow, w, sw, pw, e)
-            for z in 0..<od {
-                let iz = z * sd - pd + a
-                for y in 0..<oh {
-                    let iy = y * sh - ph + b
-                    if iz < 0 || iz >= d || iy < 0 || iy >= h {
-                        dst.update(repeating: 0, count: ow)
+            for q in rowStart..<(rowStart + rowCount) {
+                let iz = (q / oh) * sd - pd + a, iy = (q % oh) * sh - ph + b
+                if iz < 0 || iz >= d || iy < 0 || iy >= h {
+                    dst.update(repeating: 0, count: ow)
+                } else {
+                    let row = xc + (iz * h + iy) * w - pw + e
+                    for j in 0..<ow0 { dst[j] = 0 }
+                    if sw == 1 {
+                        (dst + ow0).update(from: row + ow0, count: ow1 - ow0)
                     } else {
-                        let row = xc + (iz * h + iy) * w - pw + e
-                        for j in 0..<ow0 { dst[j] = 0 }
-                        if sw == 1 {
-                            (dst + ow0).update(from: row + ow0, count: ow1 - ow0)
-                        } else {
-                            for j in ow0..<ow1 { dst[j] = row[j * sw] }
-                        }
-                        for j in ow1..<ow { dst[j] = 0 }
+                        for j in ow0..<ow1 { dst[j] = row[j * sw] }
                     }
-                    dst += ow
+                    for j in ow1..<ow { dst[j] = 0 }
                 }
+                dst += ow
             }
         }
     }
 
-    /// Adjoint of `vol2col` for one clip: dX [in, D, H, W] = Σ over the columns that read each input element.
-    /// Overwrites dX; parallel over input channels (each owns its rows).
-    func col2vol(_ col: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ dx: UnsafeMutablePointer<Float>) {
+    /// Adjoint of `vol2col` for the same output rows: ADDS each column entry onto the input element it was read from,
+    /// dX [in, D, H, W] (zero it before the first chunk). Parallel over input channels (each owns its rows).
+    func col2vol(_ col: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ dx: UnsafeMutablePointer<Float>,
+                 rowStart: Int, rowCount: Int) {
         let (d, h, w) = (inShape[2], inShape[3], inShape[4])
-        let (od, oh, ow) = (outShape[2], outShape[3], outShape[4])
+        let (oh, ow) = (outShape[3], outShape[4])
         let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
         let (sd, sh, sw) = (stride[0], stride[1], stride[2])
         let (pd, ph, pw) = (padding[0], padding[1], padding[2])
-        let p = od * oh * ow, kvol = kd * kh * kw
+        let pc = rowCount * ow, kvol = kd * kh * kw
         parallelFor(inChannels) { c in
             let xc = dx + c * d * h * w
-            xc.update(repeating: 0, count: d * h * w)
             for kk in 0..<kvol {
                 let a = kk / (kh * kw), b = (kk / kw) % kh, e = kk % kw
-                var src = col + (c * kvol + kk) * p
+                var src = col + (c * kvol + kk) * pc
                 let (ow0, ow1) = insideRange(ow, w, sw, pw, e)
-                for z in 0..<od {
-                    let iz = z * sd - pd + a
-                    for y in 0..<oh {
-                        let iy = y * sh - ph + b
-                        if iz >= 0 && iz < d && iy >= 0 && iy < h {
-                            let row = xc + (iz * h + iy) * w - pw + e
-                            if sw == 1 {
-                                for j in ow0..<ow1 { row[j] += src[j] }
-                            } else {
-                                for j in ow0..<ow1 { row[j * sw] += src[j] }
-                            }
+                for q in rowStart..<(rowStart + rowCount) {
+                    let iz = (q / oh) * sd - pd + a, iy = (q % oh) * sh - ph + b
+                    if iz >= 0 && iz < d && iy >= 0 && iy < h {
+                        let row = xc + (iz * h + iy) * w - pw + e
+                        if sw == 1 {
+                            for j in ow0..<ow1 { row[j] += src[j] }
+                        } else {
+                            for j in ow0..<ow1 { row[j * sw] += src[j] }
                         }
-                        src += ow
                     }
+                    src += ow
                 }
             }
         }
@@ -277,5 +302,22 @@ public final class Conv3d: ParametricLayer {
             } } }
         } }
         return (dx, dw, db)
+    }
+}
+
+/// Two growable Float buffers (slot 0: columns, slot 1: column gradients) for `Conv3d`'s per-clip vol2col work.
+/// They grow to the largest request and never shrink, so after the first step no conv allocates.
+public final class ConvScratch {
+    private var slots: [FlatBuffer?] = [nil, nil]
+
+    public init() {}
+
+    /// A buffer of at least `count` floats in `slot` (0 or 1); contents are unspecified.
+    func pointer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        if let b = slots[slot], b.count >= count { return b.pointer }
+        slots[slot] = nil  // free the smaller one first
+        let b = FlatBuffer(count: count)
+        slots[slot] = b
+        return b.pointer
     }
 }

@@ -11,7 +11,8 @@ public struct DistTrainCommand: ParsableCommand {
             Run as `mpirun -np 8 --hostfile hostfiles/cluster asl-dist-train --train DIR --val DIR ...` on a cluster,
             or alone as one rank. Without a subcommand, `train` runs.
             """,
-        subcommands: [TrainCommand.self, EvaluateCommand.self, CompareWeights.self, CommCheck.self, AllreduceBench.self],
+        subcommands: [TrainCommand.self, EvaluateCommand.self, BenchCommand.self, CompareWeights.self, CommCheck.self,
+                      AllreduceBench.self],
         defaultSubcommand: TrainCommand.self)
 
     public init() {}

@@ -8,24 +8,33 @@
 /// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), each conv a (1×3×3 → BN → ReLU → 3×1×1) pair.
 /// Input [N, inplanes, T, H, W] → [N, planes, T/st, H/s, W/s].
 public final class R2Plus1DBlock: Layer {
+    /// State-dict prefix, e.g. `layer2.0`.
+    public let name: String
     let main: Sequential
     let downsample: Sequential?
 
     /// `stride` is the spatial stride, `temporalStride` the temporal one (torchvision uses the same for both).
     init(store: ParameterStore, name: String, inplanes: Int, planes: Int, stride: Int, temporalStride: Int) {
         // torchvision's midplanes formula, shared by conv1 and conv2 of the block.
+        self.name = name
         let mid = (inplanes * planes * 3 * 3 * 3) / (inplanes * 3 * 3 + 3 * planes)
-        func conv2plus1d(_ prefix: String, _ cin: Int, _ s: Int, _ st: Int) -> [Layer] {
+        // BNs followed by a ReLU own their dY and may overwrite it; conv2.1's dY is shared with the shortcut.
+        func bn(_ name: String, _ channels: Int, overwrite: Bool = true) -> BatchNorm3d {
+            let layer = BatchNorm3d(store: store, name: name, channels: channels)
+            layer.overwritesGradient = overwrite
+            return layer
+        }
+        func conv2plus1d(_ prefix: String, _ cin: Int, _ s: Int, _ st: Int, last: Bool) -> [Layer] {
             [Conv3d(store: store, name: "\(prefix).0.0", inChannels: cin, outChannels: mid, kernel: [1, 3, 3],
                     stride: [1, s, s], padding: [0, 1, 1]),
-             BatchNorm3d(store: store, name: "\(prefix).0.1", channels: mid),
+             bn("\(prefix).0.1", mid),
              ReLU(inPlace: true),
              Conv3d(store: store, name: "\(prefix).0.3", inChannels: mid, outChannels: planes, kernel: [3, 1, 1],
                     stride: [st, 1, 1], padding: [1, 0, 0]),
-             BatchNorm3d(store: store, name: "\(prefix).1", channels: planes)]
+             bn("\(prefix).1", planes, overwrite: !last)]
         }
-        main = Sequential(conv2plus1d("\(name).conv1", inplanes, stride, temporalStride) + [ReLU(inPlace: true)]
-                          + conv2plus1d("\(name).conv2", planes, 1, 1))
+        main = Sequential(conv2plus1d("\(name).conv1", inplanes, stride, temporalStride, last: false)
+                          + [ReLU(inPlace: true)] + conv2plus1d("\(name).conv2", planes, 1, 1, last: true))
         if stride != 1 || temporalStride != 1 || inplanes != planes {
             downsample = Sequential([
                 Conv3d(store: store, name: "\(name).downsample.0", inChannels: inplanes, outChannels: planes,
@@ -49,7 +58,7 @@ public final class R2Plus1DBlock: Layer {
         let yp = y.data, total = y.count
         let chunks = max(1, min(64, total / 16384))
         parallelFor(chunks) { k in
-            for j in (total * k / chunks)..<(total * (k + 1) / chunks) where yp[j] < 0 { yp[j] = 0 }
+            for j in (total * k / chunks)..<(total * (k + 1) / chunks) { yp[j] = max(yp[j], 0) }
         }
         output = y
         return y
@@ -62,7 +71,8 @@ public final class R2Plus1DBlock: Layer {
         let yp = y.data, dp = dY.data, total = dY.count
         let chunks = max(1, min(64, total / 16384))
         parallelFor(chunks) { k in
-            for j in (total * k / chunks)..<(total * (k + 1) / chunks) where yp[j] <= 0 { dp[j] = 0 }
+            let lo = total * k / chunks, hi = total * (k + 1) / chunks
+            maskWherePositive(yp + lo, dp + lo, hi - lo)
         }
         let (dMain, dShortcut) = ResidualAdd.backward(dY)
         let dX0: Tensor?
@@ -88,11 +98,11 @@ public final class R2Plus1D18: StagedClassifier {
         var stages: [Layer] = [
             Conv3d(store: store, name: "stem.0", inChannels: 3, outChannels: stemMid, kernel: [1, 7, 7],
                    stride: [1, 2, 2], padding: [0, 3, 3]),
-            BatchNorm3d(store: store, name: "stem.1", channels: stemMid),
+            overwriting(BatchNorm3d(store: store, name: "stem.1", channels: stemMid)),
             ReLU(inPlace: true),
             Conv3d(store: store, name: "stem.3", inChannels: stemMid, outChannels: width, kernel: [3, 1, 1],
                    padding: [1, 0, 0]),
-            BatchNorm3d(store: store, name: "stem.4", channels: width),
+            overwriting(BatchNorm3d(store: store, name: "stem.4", channels: width)),
             ReLU(inPlace: true),
         ]
         var inplanes = width

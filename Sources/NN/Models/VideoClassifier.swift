@@ -20,10 +20,13 @@ public protocol VideoClassifier: AnyObject {
     var gradientsReady: ((Int) -> Void)? { get set }
     /// Freezes exactly the entries named `prefix` or `prefix.…` for some prefix (all others become trainable):
     /// sets `store.requiresGrad`, puts those BatchNorm layers in evaluation mode, and makes backward skip their
-    /// parameter gradients and every input gradient below the lowest trainable layer.
+    /// parameter gradients and every input gradient below the lowest trainable layer. Unknown prefixes match
+    /// nothing; check them first with `store.validate(prefixes:)`. (Flags changed on the store directly also stop
+    /// gradients, but leave BatchNorm in training mode.)
     func freeze(prefixes: [String])
     /// torchvision's initialization from `SeededRandom`: Kaiming normal (fan_out, ReLU) for convs, BN weight 1 and
-    /// bias 0 (running mean 0, var 1), Linear normal(0, 0.01) and bias 0.
+    /// bias 0 (running mean 0, var 1, counter 0), Linear normal(0, 0.01) and bias 0. New models come initialized
+    /// with seed 0.
     func initialize(seed: UInt64)
     /// Conv and linear GEMM FLOPs (2 × multiply-adds) done since the last `resetFLOPs()`, forward and backward.
     var flops: Double { get }
@@ -37,8 +40,16 @@ public class StagedClassifier: VideoClassifier {
     let stages: [Layer]
     let leaves: [ParametricLayer]
     let tracker: GradientTracker
-    /// Index of the lowest stage holding a trainable parameter (stages below it get no backward at all).
-    private var lowestTrainableStage = 0
+    /// Index of the lowest stage holding a parameter with `requiresGrad` (stages below it get no backward at all).
+    /// Read from `store.requiresGrad` at each backward, so flags set directly on the store are honoured too.
+    private var lowestTrainableStage: Int {
+        stages.firstIndex { stage in
+            stage.allLayers.contains { layer in
+                guard let p = layer as? ParametricLayer else { return false }
+                return p.parameterHandles.contains { store.requiresGrad[$0.index] }
+            }
+        } ?? stages.count
+    }
 
     init(store: ParameterStore, classes: Int, stages: [Layer]) {
         store.seal()
@@ -48,7 +59,15 @@ public class StagedClassifier: VideoClassifier {
         leaves = stages.flatMap { $0.allLayers }.compactMap { $0 as? ParametricLayer }
         tracker = GradientTracker(store: store)
         for l in leaves { l.tracker = tracker }
+        let scratch = ConvScratch()
+        for case let conv as Conv3d in leaves { conv.scratch = scratch }
+        // Like torchvision, a new model is initialized (BN weights must not start at zero); `initialize(seed:)`
+        // re-draws with another seed.
+        initialize(seed: 0)
     }
+
+    /// Every convolution of the model, in table order (for tuning such as `columnBudget`).
+    public var convolutions: [Conv3d] { leaves.compactMap { $0 as? Conv3d } }
 
     public var bnReducer: BatchNormReducer? {
         didSet { for case let bn as BatchNorm3d in leaves { bn.reducer = bnReducer } }
@@ -71,8 +90,9 @@ public class StagedClassifier: VideoClassifier {
     public func backward(_ dLogits: Tensor) throws {
         tracker.reset()
         var d = dLogits
-        for i in stride(from: stages.count - 1, through: lowestTrainableStage, by: -1) {
-            guard let next = try stages[i].backward(d, inputGradient: i > lowestTrainableStage) else { break }
+        let lowest = lowestTrainableStage
+        for i in stride(from: stages.count - 1, through: lowest, by: -1) {
+            guard let next = try stages[i].backward(d, inputGradient: i > lowest) else { break }
             d = next
         }
         tracker.report(0)
@@ -82,9 +102,6 @@ public class StagedClassifier: VideoClassifier {
         func frozen(_ name: String) -> Bool { prefixes.contains { name == $0 || name.hasPrefix($0 + ".") } }
         for (i, e) in store.entries.enumerated() where e.role == .parameter { store.requiresGrad[i] = !frozen(e.name) }
         for l in leaves { l.isFrozen = l.parameterHandles.allSatisfy { !store.requiresGrad[$0.index] } }
-        lowestTrainableStage = stages.firstIndex { stage in
-            stage.allLayers.contains { ($0 as? ParametricLayer)?.isFrozen == false }
-        } ?? stages.count
     }
 
     public func initialize(seed: UInt64) {
@@ -107,6 +124,37 @@ public class StagedClassifier: VideoClassifier {
         }
     }
 
+    /// Runs one training step (forward, loss, backward) stage by stage and returns one line per stage with its
+    /// forward and backward wall time, slowest first. input: [N, 3, T, H, W]; labels: N class indices.
+    public func profileTrainStep(_ input: Tensor, labels: [Int]) throws -> [String] {
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        func name(_ i: Int) -> String {
+            (stages[i] as? ParametricLayer)?.name ?? (stages[i] as? R2Plus1DBlock)?.name ?? "\(i):\(type(of: stages[i]))"
+        }
+        var fwd = [Double](repeating: 0, count: stages.count), bwd = fwd
+        store.zeroGrad()
+        var h = input
+        for (i, s) in stages.enumerated() {
+            let t = now()
+            h = try s.forward(h, training: true)
+            fwd[i] = Double(now() - t) / 1e9
+        }
+        var d = try SoftmaxCrossEntropy.compute(logits: h, labels: labels, labelSmoothing: 0.1).dLogits
+        let lowest = lowestTrainableStage
+        for i in stride(from: stages.count - 1, through: lowest, by: -1) {
+            let t = now()
+            let next = try stages[i].backward(d, inputGradient: i > lowest)
+            bwd[i] = Double(now() - t) / 1e9
+            guard let next else { break }
+            d = next
+        }
+        let total = fwd.reduce(0, +) + bwd.reduce(0, +)
+        return stages.indices.sorted { fwd[$0] + bwd[$0] > fwd[$1] + bwd[$1] }.map {
+            String(format: "  %@ forward %7.3f s  backward %7.3f s  (%4.1f%%)", name($0).padding(toLength: 22, withPad: " ", startingAt: 0), fwd[$0], bwd[$0],
+                   100 * (fwd[$0] + bwd[$0]) / total)
+        }
+    }
+
     private func fillNormal(_ h: ParameterHandle, std: Double, _ rng: inout SeededRandom) {
         let p = store.values(h)
         for i in 0..<store.entry(h).count { p[i] = Float(rng.nextGaussian() * std) }
@@ -122,6 +170,12 @@ public class StagedClassifier: VideoClassifier {
             (l as? Linear)?.flops = 0
         }
     }
+}
+
+/// Marks a BatchNorm that is followed by a ReLU (so it alone uses its dY) as allowed to overwrite dY.
+func overwriting(_ bn: BatchNorm3d) -> BatchNorm3d {
+    bn.overwritesGradient = true
+    return bn
 }
 
 /// Builds a model by architecture name: `r2plus1d_18` or `c3d`. `width` 64 is the standard model; smaller values

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch reference fixtures of Tests/NNTests/Fixtures (run where torch + torchvision are installed;
+CI only reads the files).
+
+For tiny-width r2plus1d_18 and C3D (same architectures and state-dict keys as Sources/NN/Models) on a fixed
+input it dumps the weights, train-mode logits, loss (cross-entropy, label smoothing 0.1), every parameter
+gradient, running statistics after that step, eval-mode logits, and the losses of 10 SGD steps (lr 0.01,
+momentum 0.9). References are computed in float64 from float32 weights, then stored as float32.
+
+Format of each fixture `<name>.json` + `<name>.bin`:
+  .bin   all tensors back to back, raw little-endian float32 (num_batches_tracked stored as float);
+  .json  {"tensors": [{"name", "shape", "offset", "count"}...] (offset/count in floats, in file order),
+          "scalars": {...}, "config": {...}}.
+With `--full-width DIR` it instead writes `DIR/r2plus1d_18_full.{json,bin}`: torchvision's own r2plus1d_18 (7 classes)
+on a 1x3x4x32x32 clip, with weights (also as `r2plus1d_18_full.st`, a safetensors state dict), logits, loss and
+the gradients of a few tensors (the Swift test
+FullWidthParityTests runs this on the fly when torch is importable).
+
+Tensor names: `weights/<state-dict key>`, `input`, `logits_train`, `logits_eval`, `grad/<key>`,
+`running_after/<key>`. It also writes `r2plus1d_18_keys.json`: the full-width torchvision state-dict keys and
+shapes.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torchvision.models.video import r2plus1d_18
+from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "NNTests", "Fixtures")
+
+
+class TinyR2Plus1D(nn.Module):
+    """torchvision's VideoResNet(BasicBlock, Conv2Plus1D, [2,2,2,2], R2Plus1dStem) with channels scaled by width/64."""
+
+    def __init__(self, width, classes, temporal_stride=2):
+        super().__init__()
+        stem_mid = max(1, (45 * width + 32) // 64)
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, stem_mid, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False), nn.BatchNorm3d(stem_mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(stem_mid, width, (3, 1, 1), 1, (1, 0, 0), bias=False), nn.BatchNorm3d(width),
+            nn.ReLU(inplace=True))
+        self.inplanes = width
+        for i, planes in enumerate([width, 2 * width, 4 * width, 8 * width]):
+            setattr(self, f"layer{i + 1}", self._make_layer(planes, 1 if i == 0 else 2, temporal_stride))
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.fc = nn.Linear(8 * width, classes)
+
+    def _make_layer(self, planes, stride, ts):
+        blocks = []
+        for b in range(2):
+            s = stride if b == 0 else 1
+            downsample = None
+            if s != 1 or self.inplanes != planes:
+                downsample = nn.Sequential(
+                    nn.Conv3d(self.inplanes, planes, 1, stride=(ts if s == 2 else 1, s, s), bias=False),
+                    nn.BatchNorm3d(planes))
+            block = BasicBlock(self.inplanes, planes, Conv2Plus1D, s, downsample)
+            if s == 2 and ts == 1:  # keep T: the temporal conv of conv1 gets stride 1
+                block.conv1[0][3].stride = (1, 1, 1)
+            blocks.append(block)
+            self.inplanes = planes
+        return nn.Sequential(*blocks)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+class C3DBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv3d(cin, cout, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm3d(cout)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class C3D(nn.Module):
+    NAMES = ["conv1", "conv2", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b"]
+    MULT = [1, 2, 4, 4, 8, 8, 8, 8]
+    POOL = {"conv1", "conv2", "conv3b", "conv4b"}
+
+    def __init__(self, width, classes):
+        super().__init__()
+        cin = 3
+        for name, m in zip(self.NAMES, self.MULT):
+            setattr(self, name, C3DBlock(cin, width * m))
+            cin = width * m
+        self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        for name in self.NAMES:
+            x = getattr(self, name)(x)
+            if name in self.POOL:
+                x = self.pool(x)
+        return self.fc(x.mean((3, 4)).mean(2))
+
+
+def randomize_bn(model, gen):
+    """Non-trivial BN affine parameters and running statistics, so that the fixture checks them."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm3d):
+            c = m.num_features
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(c, generator=gen) * 0.4 - 0.2)
+                m.running_mean.copy_(torch.rand(c, generator=gen) * 0.2 - 0.1)
+                m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.num_batches_tracked.fill_(3)
+
+
+class Writer:
+    def __init__(self, out=OUT):
+        self.out, self.index, self.chunks, self.offset = out, [], [], 0
+
+    def add(self, name, t):
+        a = t.detach().cpu().to(torch.float64).numpy().astype("<f4").reshape(-1)
+        self.index.append({"name": name, "shape": list(t.shape), "offset": self.offset, "count": int(a.size)})
+        self.chunks.append(a)
+        self.offset += a.size
+
+    def save(self, stem, scalars, config):
+        with open(os.path.join(self.out, stem + ".bin"), "wb") as f:
+            f.write(np.concatenate(self.chunks).tobytes())
+        with open(os.path.join(self.out, stem + ".json"), "w") as f:
+            json.dump({"tensors": self.index, "scalars": scalars, "config": config}, f, indent=0)
+
+
+def make(stem, model, config, shape, classes, seed):
+    gen = torch.Generator().manual_seed(seed)
+    randomize_bn(model, gen)
+    x = torch.randn(*shape, generator=gen)
+    labels = torch.tensor([i % classes for i in range(1, shape[0] + 1)])
+    w = Writer()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    for k, v in model.state_dict().items():
+        w.add("weights/" + k, v)
+    w.add("input", x)
+    model = model.double()
+    xd = x.double()
+    model.eval()
+    with torch.no_grad():
+        w.add("logits_eval", model(xd))
+    model.train()
+    crit = nn.CrossEntropyLoss(label_smoothing=0.1)
+    logits = model(xd)
+    loss = crit(logits, labels)
+    loss.backward()
+    w.add("logits_train", logits)
+    for k, p in model.named_parameters():
+        w.add("grad/" + k, p.grad)
+    for k, v in model.state_dict().items():
+        if "running" in k or "num_batches" in k:
+            w.add("running_after/" + k, v)
+    # 10 SGD steps from the same weights (train-mode losses do not depend on the running statistics), in float64
+    # and in float32. Tiny r2plus1d models are chaotic under SGD (BN over a handful of values per channel), so
+    # PyTorch's own float32 run leaves the float64 one after a few steps; `sgd_comparable_steps` counts the leading
+    # steps where the two agree within 1e-3, and only those are a fair target for a float32 implementation.
+    def sgd_losses(dtype):
+        model.load_state_dict(initial)
+        model.to(dtype).train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        out = []
+        for _ in range(10):
+            opt.zero_grad()
+            l = crit(model(x.to(dtype)), labels)
+            l.backward()
+            opt.step()
+            out.append(l.item())
+        return out
+    losses = sgd_losses(torch.float64)
+    losses32 = sgd_losses(torch.float32)
+    comparable = 0
+    while comparable < 10 and abs(losses[comparable] - losses32[comparable]) <= 1e-3:
+        comparable += 1
+    w.save(stem, {"loss": loss.item(), "labels": labels.tolist(), "sgd_losses": losses, "sgd_losses_float32": losses32,
+                  "sgd_comparable_steps": comparable,
+                  "sgd_lr": 0.01, "sgd_momentum": 0.9, "label_smoothing": 0.1}, config)
+    print(stem, "floats", w.offset, "loss", loss.item(), "sgd", losses[0], losses[-1], "comparable", comparable)
+
+
+def full_width(out):
+    torch.manual_seed(0)
+    model = r2plus1d_18(num_classes=7)
+    gen = torch.Generator().manual_seed(4)
+    randomize_bn(model, gen)
+    x = torch.randn(1, 3, 4, 32, 32, generator=gen)
+    labels = torch.tensor([3])
+    w = Writer(out)
+    for k, v in model.state_dict().items():
+        w.add("weights/" + k, v)
+    # The same weights as a torchvision checkpoint in safetensors form, as a user would bring them.
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(out, "r2plus1d_18_full.st"))
+    w.add("input", x)
+    model = model.double()
+    model.eval()
+    with torch.no_grad():
+        w.add("logits_eval", model(x.double()))
+    model.train()
+    logits = model(x.double())
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)(logits, labels)
+    loss.backward()
+    w.add("logits_train", logits)
+    params = dict(model.named_parameters())
+    keys = ["fc.weight", "fc.bias", "layer4.1.conv2.1.weight", "layer3.0.downsample.0.weight",
+            "layer2.0.conv1.0.0.weight", "layer1.0.conv1.0.3.weight", "stem.3.weight", "stem.0.weight"]
+    for k in keys:
+        w.add("grad/" + k, params[k].grad)
+    w.save("r2plus1d_18_full", {"loss": loss.item(), "labels": labels.tolist(), "grad_keys": keys},
+           {"arch": "r2plus1d_18", "width": 64, "classes": 7})
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--full-width":
+        return full_width(sys.argv[2])
+    torch.manual_seed(0)
+    os.makedirs(OUT, exist_ok=True)
+    make("r2plus1d_18_w4", TinyR2Plus1D(4, 5), {"arch": "r2plus1d_18", "width": 4, "classes": 5,
+                                                "temporal_stride": 2}, (2, 3, 4, 32, 32), 5, 1)
+    torch.manual_seed(1)
+    make("r2plus1d_18_w2_ts1", TinyR2Plus1D(2, 5, temporal_stride=1),
+         {"arch": "r2plus1d_18", "width": 2, "classes": 5, "temporal_stride": 1}, (2, 3, 2, 32, 32), 5, 2)
+    torch.manual_seed(2)
+    make("c3d_w2", C3D(2, 5), {"arch": "c3d", "width": 2, "classes": 5}, (2, 3, 4, 32, 32), 5, 3)
+    keys = [{"name": k, "shape": list(v.shape)} for k, v in r2plus1d_18(num_classes=400).state_dict().items()]
+    with open(os.path.join(OUT, "r2plus1d_18_keys.json"), "w") as f:
+        json.dump(keys, f, indent=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
