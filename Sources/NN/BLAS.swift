@@ -9,10 +9,19 @@ public enum BLAS {
     /// The CPU kernel set OpenBLAS chose at run time, e.g. "Zen" or "SkylakeX".
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
-    /// Threads OpenBLAS uses for one call.
+    /// Threads OpenBLAS uses for one call (and `parallelFor` uses for the loops between calls).
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    /// Runs `body` with OpenBLAS (and so `parallelFor`) single-threaded, for regions whose callers run several
+    /// GEMMs in parallel themselves; restores the thread count afterwards.
+    public static func singleThreaded(_ body: () -> Void) {
+        let saved = threads
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(saved)) }
+        body()
     }
 }
 

@@ -1,6 +1,7 @@
 // NN: 3-D convolution. Fast path: vol2col + OpenBLAS sgemm per clip (col2vol for dX); a direct 7-loop reference
 // beside it, which the tests use to check the fast path on odd shapes.
 import COpenBLAS
+import Dispatch
 
 /// `Conv3d(in, out, kernel, stride, padding, bias)` with PyTorch semantics (zero padding, no dilation, groups 1).
 ///
@@ -79,22 +80,22 @@ public final class Conv3d: ParametricLayer {
         let n = x.shape[0], inItem = x.itemCount, outItem = y.itemCount
         let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
         let w = store.values(weight)
-        if isPointwise {
-            for i in 0..<n {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(p), Int32(k),
-                            1, w, Int32(k), x.data + i * inItem, Int32(p), 0, y.data + i * outItem, Int32(p))
+        let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
+        let xp = x.data, yp = y.data, pointwise = isPointwise
+        if !pointwise { for wk in 0..<clipWorkers(n) { _ = scratch.pointer(2 * wk, count: k * chunk * ow) } }
+        forEachClip(n) { i, worker in
+            if pointwise {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(self.outChannels), Int32(p), Int32(k),
+                            1, w, Int32(k), xp + i * inItem, Int32(p), 0, yp + i * outItem, Int32(p))
+                return
             }
-        } else {
-            let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
-            let col = scratch.pointer(0, count: k * chunk * ow)
-            for i in 0..<n {
-                for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
-                    let pc = (min(rows, r0 + chunk) - r0) * ow
-                    vol2col(x.data + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
-                    // Y[out, chunk] = W[out, k] · col[k, chunk]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(pc), Int32(k),
-                                1, w, Int32(k), col, Int32(pc), 0, y.data + i * outItem + r0 * ow, Int32(p))
-                }
+            let col = self.scratch.pointer(2 * worker, count: k * chunk * ow)
+            for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
+                let pc = (min(rows, r0 + chunk) - r0) * ow
+                self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
+                // Y[out, chunk] = W[out, k] · col[k, chunk]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(self.outChannels), Int32(pc), Int32(k),
+                            1, w, Int32(k), col, Int32(pc), 0, yp + i * outItem + r0 * ow, Int32(p))
             }
         }
         flops += 2 * Double(n * outChannels * p * k)
@@ -119,41 +120,65 @@ public final class Conv3d: ParametricLayer {
         let w = store.values(weight), dW = store.gradient(weight)
         let weightGrad = !isFrozen && store.requiresGrad[weight.index]
         let dx = inputGradient ? workspace(&dX, x.shape) : nil
-        if isPointwise {
-            for i in 0..<n {
-                let dy = UnsafePointer(dY.data + i * outItem)
-                if weightGrad {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(k), Int32(p),
-                                1, dy, Int32(p), x.data + i * inItem, Int32(p), 1, dW, Int32(k))
-                }
-                if let dx {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(outChannels),
-                                1, w, Int32(k), dy, Int32(p), 0, dx.data + i * inItem, Int32(p))
+        if weightGrad || dx != nil {
+            let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
+            let xp = x.data, dyp = dY.data, pointwise = isPointwise, wCount = outChannels * k
+            // Worker 0 accumulates dW in place; the others into their own buffers, added in worker order afterwards
+            // so that the sum does not depend on timing.
+            let workers = clipWorkers(n)
+            if !pointwise {
+                for wk in 0..<workers {
+                    _ = scratch.pointer(2 * wk, count: k * chunk * ow)
+                    _ = scratch.pointer(2 * wk + 1, count: k * chunk * ow)
                 }
             }
-        } else if weightGrad || dx != nil {
-            let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
-            let col = scratch.pointer(0, count: k * chunk * ow)
-            let dCol = scratch.pointer(1, count: k * chunk * ow)
-            for i in 0..<n {
-                let dy = UnsafePointer(dY.data + i * outItem)
+            var partials: [UnsafeMutablePointer<Float>] = [dW]
+            if weightGrad {
+                for wk in 1..<max(1, workers) {
+                    let b = scratch.pointer(2 * workers + wk, count: wCount)
+                    b.update(repeating: 0, count: wCount)
+                    partials.append(b)
+                }
+            }
+            forEachClip(n) { i, worker in
+                let dy = UnsafePointer(dyp + i * outItem)
+                let dWw = partials[weightGrad ? worker : 0]
+                if pointwise {
+                    if weightGrad {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(p),
+                                    1, dy, Int32(p), xp + i * inItem, Int32(p), 1, dWw, Int32(k))
+                    }
+                    if let dx {
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(self.outChannels),
+                                    1, w, Int32(k), dy, Int32(p), 0, dx.data + i * inItem, Int32(p))
+                    }
+                    return
+                }
+                let col = self.scratch.pointer(2 * worker, count: k * chunk * ow)
+                let dCol = self.scratch.pointer(2 * worker + 1, count: k * chunk * ow)
                 if let dx { (dx.data + i * inItem).update(repeating: 0, count: inItem) }
                 for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
                     let pc = (min(rows, r0 + chunk) - r0) * ow
                     let dyc = dy + r0 * ow
                     if weightGrad {
                         // The columns are recomputed here rather than kept from forward (see `input`).
-                        vol2col(x.data + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
+                        self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
                         // dW[out, k] += dY[out, chunk] · col[k, chunk]ᵀ
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(k), Int32(pc),
-                                    1, dyc, Int32(p), col, Int32(pc), 1, dW, Int32(k))
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(pc),
+                                    1, dyc, Int32(p), col, Int32(pc), 1, dWw, Int32(k))
                     }
                     if let dx {
                         // dCol[k, chunk] = Wᵀ[k, out] · dY[out, chunk], then added back onto the input grid.
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pc), Int32(outChannels),
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pc), Int32(self.outChannels),
                                     1, w, Int32(k), dyc, Int32(p), 0, dCol, Int32(pc))
-                        col2vol(dCol, x.shape, os, dx.data + i * inItem, rowStart: r0, rowCount: pc / ow)
+                        self.col2vol(dCol, x.shape, os, dx.data + i * inItem, rowStart: r0, rowCount: pc / ow)
                     }
+                }
+            }
+            for b in partials.dropFirst() {
+                parallelFor(outChannels) { o in
+                    let dst = dW + o * k, src = b + o * k
+                    for j in 0..<k { dst[j] += src[j] }
                 }
             }
         }
@@ -172,6 +197,26 @@ public final class Conv3d: ParametricLayer {
         }
         tracker?.finished(parameterHandles)
         return dx
+    }
+
+    /// Clip workers for a batch of `n`: with more than one thread and more than one clip, clips are spread over the
+    /// threads and each GEMM runs single-threaded (OpenBLAS's own threads would otherwise spin between the many
+    /// small GEMMs of a clip, and per-clip GEMMs at layer4's 2×7×7 outputs are too small to split well).
+    private func clipWorkers(_ n: Int) -> Int { min(n, BLAS.threads) }
+
+    /// Runs `body(clip, worker)` for clips 0..<n: worker w takes clips w, w + W, … (a fixed assignment, so results
+    /// do not depend on timing). Inside, OpenBLAS and `parallelFor` are single-threaded.
+    private func forEachClip(_ n: Int, _ body: (Int, Int) -> Void) {
+        let workers = clipWorkers(n)
+        guard workers > 1 else {
+            for i in 0..<n { body(i, 0) }
+            return
+        }
+        BLAS.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in Swift.stride(from: w, to: n, by: workers) { body(i, w) }
+            }
+        }
     }
 
     /// Gathers one clip's receptive fields for output rows rowStart..<rowStart+rowCount (a row = one (od, oh) pair
@@ -305,16 +350,20 @@ public final class Conv3d: ParametricLayer {
     }
 }
 
-/// Two growable Float buffers (slot 0: columns, slot 1: column gradients) for `Conv3d`'s per-clip vol2col work.
+/// Growable Float buffers for `Conv3d`'s per-clip vol2col work (columns and column gradients per clip worker, and
+/// per-worker weight-gradient partial sums).
 /// They grow to the largest request and never shrink, so after the first step no conv allocates.
 public final class ConvScratch {
-    private var slots: [FlatBuffer?] = [nil, nil]
+    private var slots: [FlatBuffer?] = []
 
     public init() {}
 
-    /// A buffer of at least `count` floats in `slot` (0 or 1); contents are unspecified.
+    /// A buffer of at least `count` floats in `slot`; contents are unspecified. Slots 2w and 2w + 1 are clip
+    /// worker w's columns and column gradients; higher slots hold per-worker weight-gradient partial sums.
+    /// Not thread-safe while growing: the conv creates every worker's slots before the workers start.
     func pointer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
-        if let b = slots[slot], b.count >= count { return b.pointer }
+        if slot < slots.count, let b = slots[slot], b.count >= count { return b.pointer }
+        if slot >= slots.count { slots += Array(repeating: nil, count: slot + 1 - slots.count) }
         slots[slot] = nil  // free the smaller one first
         let b = FlatBuffer(count: count)
         slots[slot] = b
