@@ -50,7 +50,6 @@ public final class Dropout: Layer {
     // Cache for backward: the mask (0 or 1/(1−p) per element); nil after an evaluation forward.
     private var mask: Tensor?
     private var output: Tensor?
-    private var dX: Tensor?
 
     public init(p: Float, seed: UInt64) {
         precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
@@ -78,7 +77,7 @@ public final class Dropout: Layer {
         guard inputGradient else { return nil }
         guard let mk = mask else { return dY }
         guard dY.shape == mk.shape else { throw NNError("Dropout", "dY shape \(dY.shape), expected \(mk.shape)") }
-        let dx = workspace(&dX, dY.shape)
+        let dx = Tensor(uninitializedShape: dY.shape)
         for j in 0..<dY.count { dx.data[j] = dY.data[j] * mk.data[j] }
         return dx
     }

@@ -38,7 +38,6 @@ public final class BatchNorm3d: ParametricLayer {
     private var globalCount: Double = 0
     private var usedBatchStatistics = false
     private var output: Tensor?
-    private var dX: Tensor?
 
     /// Registers `name.weight`, `.bias`, `.running_mean`, `.running_var`, `.num_batches_tracked` in state-dict order.
     public init(store: ParameterStore, name: String, channels: Int, eps: Double = 1e-5, momentum: Double = 0.1) {
@@ -160,7 +159,7 @@ public final class BatchNorm3d: ParametricLayer {
         }
         tracker?.finished(parameterHandles)
         guard inputGradient else { return nil }
-        let dx = overwritesGradient ? dY : workspace(&dX, x.shape)
+        let dx = overwritesGradient ? dY : Tensor(uninitializedShape: x.shape)
         let g = store.values(weight), dxp = dx.data
         if usedBatchStatistics {
             if let reducer { try sums.withUnsafeMutableBufferPointer { try reducer.sum($0) } }

@@ -25,7 +25,6 @@ public final class Conv3d: ParametricLayer {
     // which would cost kD·kH·kW times the input's memory).
     private var input: Tensor?
     private var output: Tensor?
-    private var dX: Tensor?
     /// Where the per-clip columns live; a model shares one among all its convs (only one conv runs at a time),
     /// which at 16×112×112 clips saves about 100 MB per conv.
     public var scratch = ConvScratch()
@@ -119,7 +118,8 @@ public final class Conv3d: ParametricLayer {
         let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
         let w = store.values(weight), dW = store.gradient(weight)
         let weightGrad = !isFrozen && store.requiresGrad[weight.index]
-        let dx = inputGradient ? workspace(&dX, x.shape) : nil
+        // dX is zeroed clip by clip below before col2vol adds into it.
+        let dx = inputGradient ? Tensor(uninitializedShape: x.shape) : nil
         if weightGrad || dx != nil {
             let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
             let xp = x.data, dyp = dY.data, pointwise = isPointwise, wCount = outChannels * k

@@ -17,7 +17,6 @@ public final class Linear: ParametricLayer {
     // Cache for backward: the input.
     private var input: Tensor?
     private var output: Tensor?
-    private var dX: Tensor?
 
     public init(store: ParameterStore, name: String, inFeatures: Int, outFeatures: Int, bias: Bool = true) {
         self.store = store
@@ -64,7 +63,7 @@ public final class Linear: ParametricLayer {
         }
         tracker?.finished(parameterHandles)
         guard inputGradient else { return nil }
-        let dx = workspace(&dX, x.shape)
+        let dx = Tensor(uninitializedShape: x.shape)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inFeatures), Int32(outFeatures),
                     1, dY.data, Int32(outFeatures), store.values(weight), Int32(inFeatures), 0, dx.data,
                     Int32(inFeatures))

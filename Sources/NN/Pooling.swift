@@ -8,7 +8,6 @@ public final class MaxPool3d: Layer {
     private var inputShape: [Int] = []
     private var argmax: [Int32] = []
     private var output: Tensor?
-    private var dX: Tensor?
 
     public init(kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0, 0, 0]) {
         self.kernel = kernel
@@ -111,7 +110,7 @@ public final class MaxPool3d: Layer {
         guard !inputShape.isEmpty else { throw NNError("MaxPool3d", "backward before forward") }
         guard inputGradient else { return nil }
         guard dY.count == argmax.count else { throw NNError("MaxPool3d", "dY shape \(dY.shape) does not match forward") }
-        let dx = workspace(&dX, inputShape)
+        let dx = Tensor(uninitializedShape: inputShape)
         let planeIn = inputShape[2] * inputShape[3] * inputShape[4]
         let planeOut = dY.count / max(1, inputShape[0] * inputShape[1])
         let dxp = dx.data, dyp = dY.data
@@ -132,7 +131,6 @@ public final class GlobalAvgPool3d: Layer {
     // Cache for backward: the input shape.
     private var inputShape: [Int] = []
     private var output: Tensor?
-    private var dX: Tensor?
 
     public init() {}
 
@@ -155,7 +153,7 @@ public final class GlobalAvgPool3d: Layer {
     public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
         guard !inputShape.isEmpty else { throw NNError("GlobalAvgPool3d", "backward before forward") }
         guard inputGradient else { return nil }
-        let dx = workspace(&dX, inputShape)
+        let dx = Tensor(uninitializedShape: inputShape)
         let s = inputShape[2] * inputShape[3] * inputShape[4], dxp = dx.data, dyp = dY.data
         parallelFor(dY.count) { r in
             let v = dyp[r] / Float(s)

@@ -3,9 +3,13 @@
 // Layout key for the whole module:
 //   activations  [N, C, D, H, W]  (N = clips, C = channels, D = frames, H/W = rows/columns), contiguous, W fastest;
 //   conv weights [out, in, kD, kH, kW];  linear weights [out, in];  logits [N, classes].
-// Layers own their output and input-gradient tensors and reuse them while the input shape stays the same, so a
-// tensor returned by `forward`/`backward` is valid until that layer's next call; `copy()` it to keep it longer.
+// Layers own their output tensors (which backward needs) and reuse them while the input shape stays the same, so a
+// tensor returned by `forward` is valid until that layer's next call; `copy()` it to keep it longer. Input
+// gradients returned by `backward` are fresh tensors that live as long as someone holds them: backward keeps only a
+// few of them alive at a time, and their storage is recycled (see `StoragePool`), so no step allocates from the OS
+// after the first.
 import Dispatch
+import Foundation
 
 /// A shape plus a contiguous, 64-byte aligned Float32 storage that it owns.
 public final class Tensor {
@@ -14,13 +18,17 @@ public final class Tensor {
     public let data: UnsafeMutablePointer<Float>
 
     /// A zero-filled tensor of `shape`.
-    public init(shape: [Int]) {
+    public convenience init(shape: [Int]) {
+        self.init(uninitializedShape: shape)
+        data.update(repeating: 0, count: count)
+    }
+
+    /// A tensor of `shape` whose contents are unspecified, for outputs the caller overwrites completely.
+    public init(uninitializedShape shape: [Int]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         count = shape.reduce(1, *)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(64, count * 4), alignment: 64)
-        data = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        data.initialize(repeating: 0, count: count)
+        data = StoragePool.shared.take(bytes: Self.bytes(count)).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     /// A tensor of `shape` holding `values` (row-major, count must match).
@@ -36,7 +44,9 @@ public final class Tensor {
         data.update(from: pointer, count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(data).deallocate() }
+    deinit { StoragePool.shared.give(UnsafeMutableRawPointer(data), bytes: Self.bytes(count)) }
+
+    private static func bytes(_ count: Int) -> Int { max(64, count * 4) }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
     public var array: [Float] { Array(buffer) }
@@ -54,6 +64,33 @@ public struct NNError: Error, CustomStringConvertible {
     public let message: String
     public init(_ layer: String, _ message: String) { self.layer = layer; self.message = message }
     public var description: String { "\(layer): \(message)" }
+}
+
+/// Recycles tensor storage by exact byte size, as PyTorch's caching allocator does: a freed tensor's storage waits
+/// in a free list for the next tensor of the same size. Training repeats the same shapes every step, so after the
+/// first step tensors come from the lists (no page faults, no zeroing by the OS), and memory stays at the largest
+/// set of tensors alive at once. Thread-safe (loader threads build batch tensors).
+final class StoragePool: @unchecked Sendable {
+    static let shared = StoragePool()
+    private let lock = NSLock()
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+
+    /// 64-byte aligned storage of `bytes` bytes, contents unspecified.
+    func take(bytes: Int) -> UnsafeMutableRawPointer {
+        lock.lock()
+        if let p = free[bytes]?.popLast() {
+            lock.unlock()
+            return p
+        }
+        lock.unlock()
+        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    }
+
+    func give(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        lock.lock()
+        free[bytes, default: []].append(pointer)
+        lock.unlock()
+    }
 }
 
 /// Returns `cached` when it has `shape`, else a fresh zero-filled tensor stored into `cached`.

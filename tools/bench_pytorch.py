@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Reference numbers from PyTorch on the same machine, for comparison with `asl-dist-train bench`.
+
+Runs where torch and torchvision are installed (never needed by asl-dist-train):
+
+    python3 tools/bench_pytorch.py --arch r2plus1d_18 --batch-size 8 --frames 16 --crop-size 112 --steps 2
+
+Times training steps (forward, cross-entropy, backward, SGD step) and evaluation forwards on random clips with
+torch's CPU threads set to --threads, and prints clips/s and peak RSS (ru_maxrss), the last line as JSON.
+The C3D is the seed pipeline's (eight conv-BN-ReLU blocks, spatial-only max pooling, mean over H,W then T).
+"""
+import argparse
+import json
+import resource
+import time
+
+
+def c3d(classes):
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv = nn.Conv3d(cin, cout, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm3d(cout)
+            self.relu = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            return self.relu(self.bn(self.conv(x)))
+
+    class C3D(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [("conv1", 3, 64), ("conv2", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256),
+                      ("conv4a", 256, 512), ("conv4b", 512, 512), ("conv5a", 512, 512), ("conv5b", 512, 512)]
+            for name, cin, cout in widths:
+                setattr(self, name, Block(cin, cout))
+            self.names = [n for n, _, _ in widths]
+            self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
+            self.fc = nn.Linear(512, classes)
+
+        def forward(self, x):
+            for n in self.names:
+                x = getattr(self, n)(x)
+                if n in ("conv1", "conv2", "conv3b", "conv4b"):
+                    x = self.pool(x)
+            return self.fc(x.mean(dim=(3, 4)).mean(dim=2))
+
+    return C3D()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--arch", default="r2plus1d_18", choices=["r2plus1d_18", "c3d"])
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--crop-size", type=int, default=112)
+    p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--classes", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+
+    import torch
+    torch.set_num_threads(a.threads)
+    if a.arch == "c3d":
+        model = c3d(a.classes)
+    else:
+        from torchvision.models.video import r2plus1d_18
+        model = r2plus1d_18(num_classes=a.classes)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(a.batch_size, 3, a.frames, a.crop_size, a.crop_size)
+    y = torch.randint(0, a.classes, (a.batch_size,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    train_step()
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        train_step()
+    train_s = (time.perf_counter() - t) / a.steps
+    model.eval()
+    with torch.no_grad():
+        model(x)
+        t = time.perf_counter()
+        for _ in range(a.steps):
+            model(x)
+        eval_s = (time.perf_counter() - t) / a.steps
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out = {"arch": a.arch, "batch_size": a.batch_size, "frames": a.frames, "crop_size": a.crop_size,
+           "threads": a.threads, "torch": torch.__version__, "train_clips_per_s": a.batch_size / train_s,
+           "eval_clips_per_s": a.batch_size / eval_s, "peak_rss_bytes": rss}
+    print(f"pytorch {torch.__version__} {a.arch} batch {a.batch_size}x{a.frames}x{a.crop_size}: "
+          f"train {out['train_clips_per_s']:.3f} clips/s, eval {out['eval_clips_per_s']:.3f} clips/s, "
+          f"peak RSS {rss / 2**20:.0f} MiB")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
