@@ -117,6 +117,7 @@ public final class Trainer {
         try broadcastModel()
 
         if comm.size > 1 && !o.noSyncBn { model.bnReducer = SyncBatchNormReducer(communicator: comm) }
+        try agree("--freeze") { try model.store.validate(prefixes: o.freezePrefixes) }
         optimizer = try TrainingOptimizer(model: model, options: o)
         if o.resume != nil {
             try optimizer.load(from: runDirectory + "/checkpoints/last/optimizer.safetensors")
@@ -198,12 +199,14 @@ public final class Trainer {
                 starting ? tl.begin("allreduce bucket \(i)", thread: 1) : tl.end("allreduce bucket \(i)", thread: 1)
             }
         }
-        model.gradientsReady = { [unowned self] offset in
-            do { try self.buckets.gradientsReady(from: offset) } catch { self.pendingError = error }
-        }
+    }
+
+    /// Backward's "gradients final from this offset on" events, forwarded to the buckets on steps whose gradients
+    /// are reduced (an error there is kept and rethrown after backward, which cannot throw from the callback).
+    lazy var reportGradients: (Int) -> Void = { [unowned self] offset in
+        do { try self.buckets.gradientsReady(from: offset) } catch { self.pendingError = error }
     }
     var pendingError: Error?
-    var reduceThisStep = true
 
     // MARK: - Loop
 
@@ -330,10 +333,8 @@ public final class Trainer {
             // Accumulated micro-batches each contribute 1/k of the step's gradient.
             if o.accumulate > 1 { let s = 1 / Float(o.accumulate); for i in 0..<dLogits.count { dLogits.data[i] *= s } }
             if last { buckets.beginStep() }
-            reduceThisStep = last
-            model.gradientsReady = last ? { [unowned self] offset in
-                do { try self.buckets.gradientsReady(from: offset) } catch { self.pendingError = error }
-            } : nil
+            // Intermediate micro-batches of --accumulate start no communication.
+            model.gradientsReady = last ? reportGradients : nil
             try timed("backward") { try model.backward(dLogits) }
             if let e = pendingError { throw e }
 
