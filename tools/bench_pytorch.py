@@ -15,40 +15,6 @@ import resource
 import time
 
 
-def c3d(classes):
-    import torch.nn as nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.conv = nn.Conv3d(cin, cout, 3, padding=1, bias=False)
-            self.bn = nn.BatchNorm3d(cout)
-            self.relu = nn.ReLU(inplace=True)
-
-        def forward(self, x):
-            return self.relu(self.bn(self.conv(x)))
-
-    class C3D(nn.Module):
-        def __init__(self):
-            super().__init__()
-            widths = [("conv1", 3, 64), ("conv2", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256),
-                      ("conv4a", 256, 512), ("conv4b", 512, 512), ("conv5a", 512, 512), ("conv5b", 512, 512)]
-            for name, cin, cout in widths:
-                setattr(self, name, Block(cin, cout))
-            self.names = [n for n, _, _ in widths]
-            self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
-            self.fc = nn.Linear(512, classes)
-
-        def forward(self, x):
-            for n in self.names:
-                x = getattr(self, n)(x)
-                if n in ("conv1", "conv2", "conv3b", "conv4b"):
-                    x = self.pool(x)
-            return self.fc(x.mean(dim=(3, 4)).mean(dim=2))
-
-    return C3D()
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--arch", default="r2plus1d_18", choices=["r2plus1d_18", "c3d"])
@@ -63,7 +29,8 @@ def main():
     import torch
     torch.set_num_threads(a.threads)
     if a.arch == "c3d":
-        model = c3d(a.classes)
+        from reference_models import C3D
+        model = C3D(64, a.classes)
     else:
         from torchvision.models.video import r2plus1d_18
         model = r2plus1d_18(num_classes=a.classes)

@@ -22,43 +22,7 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torchvision.models.video import r2plus1d_18
-from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
-
-
-class ScaledR2Plus1D(nn.Module):
-    """torchvision's VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [2, 2, 2, 2], R2Plus1dStem) at any width, with its
-    module nesting (hence its state-dict keys). Temporal stride 1 keeps T through the strided blocks."""
-
-    def __init__(self, width, classes, temporal_stride=2):
-        super().__init__()
-        stem_mid = max(1, (45 * width + 32) // 64)
-        self.stem = nn.Sequential(
-            nn.Conv3d(3, stem_mid, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False), nn.BatchNorm3d(stem_mid),
-            nn.ReLU(inplace=True),
-            nn.Conv3d(stem_mid, width, (3, 1, 1), 1, (1, 0, 0), bias=False), nn.BatchNorm3d(width),
-            nn.ReLU(inplace=True))
-        self.inplanes = width
-        for i, planes in enumerate([width, 2 * width, 4 * width, 8 * width]):
-            blocks = []
-            for b in range(2):
-                stride = 2 if i > 0 and b == 0 else 1
-                ts = temporal_stride if stride == 2 else 1
-                down = None
-                if stride != 1 or self.inplanes != planes:
-                    down = nn.Sequential(nn.Conv3d(self.inplanes, planes, 1, stride=(ts, stride, stride), bias=False),
-                                         nn.BatchNorm3d(planes))
-                block = BasicBlock(self.inplanes, planes, Conv2Plus1D, stride, down)
-                if stride == 2 and ts == 1:
-                    block.conv1[0][3].stride = (1, 1, 1)
-                blocks.append(block)
-                self.inplanes = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
-        self.fc = nn.Linear(8 * width, classes)
-
-    def forward(self, x):
-        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return self.fc(self.avgpool(x).flatten(1))
+from reference_models import ScaledR2Plus1D
 
 
 def logits(args):
