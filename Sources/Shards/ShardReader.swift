@@ -444,7 +444,8 @@ public final class ShardDataset: @unchecked Sendable {
             }
             guard !files.isEmpty else {
                 throw ShardError(.usage, path: path, "no shards of split '\(chosen)' here",
-                                 hint: "splits present: \(available.joined(separator: ", "))")
+                                 hint: available.isEmpty ? "no shard files (<split>-NNNNN-of-NNNNN.h5) at all: build them with asl-shards build"
+                                                         : "splits present: \(available.joined(separator: ", "))")
             }
             for file in files {
                 let f = ShardFile(path: file)

@@ -58,6 +58,21 @@ public final class Trainer {
         }
     }
 
+    /// Runs `body` on every rank; when it fails anywhere, the lowest failing rank reports its error and every rank
+    /// stops, so that a problem every rank shares (e.g. a shard of the wrong version) is printed once, not N times.
+    func agreeAll<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        let result: Result<T, Error>
+        do { result = .success(try body()) } catch { result = .failure(error) }
+        var isFailure = false
+        if case .failure = result { isFailure = true }
+        let failed = try comm.allgather([Int32(isFailure ? 1 : 0)])
+        guard let first = failed.firstIndex(of: 1) else { return try result.get() }
+        if comm.rank == first, case .failure(let error) = result {
+            throw AgreedFailure(message: "\(what): \(error)", reporter: true)
+        }
+        throw AgreedFailure(message: "\(what): failed on rank \(first)", reporter: false)
+    }
+
     func setUp() throws {
         let o = options
         guard let trainDir = o.train else { throw AgreedFailure(message: "--train DIR is required", reporter: comm.isRoot) }
@@ -86,11 +101,15 @@ public final class Trainer {
         }
 
         // Data: every rank opens the shards (global sampling needs all of them; local only its own).
-        trainData = try TrainingData(directory: trainDir, split: o.trainSplit, options: o, training: true,
-                                     rank: comm.rank, size: comm.size)
+        trainData = try agreeAll("training data") {
+            try TrainingData(directory: trainDir, split: o.trainSplit, options: o, training: true,
+                             rank: comm.rank, size: comm.size)
+        }
         if let valDir = o.val {
-            valData = try TrainingData(directory: valDir, split: o.valSplit, options: o, training: false,
-                                       rank: comm.rank, size: comm.size)
+            valData = try agreeAll("validation data") {
+                try TrainingData(directory: valDir, split: o.valSplit, options: o, training: false,
+                                 rank: comm.rank, size: comm.size)
+            }
         }
         let classes = trainData.classes
         try agree("data") {
