@@ -67,8 +67,7 @@ final class TrainingData {
     var count: Int { dataset.count }
     var mean: [Float] { transform.normalization.mean }
     var std: [Float] { transform.normalization.std }
-    /// Local sampling: this rank's clips and the samples per epoch agreed across ranks.
-    private var localClips: [Int] = []
+    /// Local sampling: the clips per rank agreed across ranks (the fewest any rank owns).
     private var agreedLocalSamples = 0
 
     init(directory: String, split: String, options o: TrainOptions, training: Bool, rank: Int, size: Int) throws {
@@ -94,8 +93,8 @@ final class TrainingData {
     func microBatchesPerEpoch(comm: Communicator) throws -> Int {
         let b = options.batchSize
         if isLocal {
-            localClips = DistributedSampler.localClips(dataset: dataset, rank: rank, worldSize: size)
-            agreedLocalSamples = Int(try comm.allreduce(Int64(localClips.count), op: .min))
+            let owned = DistributedSampler.localClips(dataset: dataset, rank: rank, worldSize: size).count
+            agreedLocalSamples = Int(try comm.allreduce(Int64(owned), op: .min))
             return agreedLocalSamples / b
         }
         // Every step uses a full batch on every rank, so that all steps have the same global batch.
@@ -105,16 +104,12 @@ final class TrainingData {
     /// This rank's batches of `epoch`; in training the first `skip` micro-batches (already done before a resume)
     /// are left out and at most `limit` are kept.
     func batches(epoch: Int, skip: Int, limit: Int?) -> [[SampleRef]] {
-        let samples: [SampleRef]
-        if isLocal {
-            samples = DistributedSampler.localEpoch(clips: localClips, seed: options.seed, epoch: epoch, rank: rank,
-                                                    samples: agreedLocalSamples)
-        } else {
-            samples = DistributedSampler.globalEpoch(count: count, seed: options.seed, epoch: epoch, rank: rank,
-                                                     worldSize: size, shuffle: training,
-                                                     dropLast: training && options.dropLast)
-        }
-        var all = DistributedSampler.batches(samples, batchSize: options.batchSize, dropLast: training)
+        // Evaluation reads every clip once, in order, keeping the short last batch; training cuts at `limit`,
+        // which `microBatchesPerEpoch` makes the same on every rank.
+        var all = DistributedSampler.epochBatches(
+            mode: isLocal ? .local : .global, dataset: dataset, seed: options.seed, epoch: epoch, rank: rank,
+            worldSize: size, batchSize: options.batchSize, shuffle: training, dropLast: training && options.dropLast,
+            localSteps: isLocal ? agreedLocalSamples / options.batchSize : nil)
         if let limit { all = Array(all.prefix(limit)) }
         return Array(all.dropFirst(skip))
     }
