@@ -48,13 +48,16 @@ final class PredictorTests: XCTestCase {
         XCTAssertEqual(bare, ModelSpec(arch: "c3d", width: 3, temporalStride: 2, classes: ["class_0", "class_1", "class_2", "class_3"],
                                        frames: 16, crop: 112, normalization: .kinetics400))
         try model.store.save(to: dir + "/meta.safetensors", metadata: ["arch": "c3d", "frames": "8", "crop": "64", "width": "3",
+                                                                      "frame_stride": "2",
                                                                       "classes": "[\"a\",\"b\",\"c\",\"d\"]"])
         let file = try SafeTensorsFile(path: dir + "/meta.safetensors")
         let fromMeta = try ModelSpec.resolve(file: file, overrides: ModelOverrides())
-        XCTAssertEqual([fromMeta.frames, fromMeta.crop, fromMeta.width], [8, 64, 3])
+        XCTAssertEqual([fromMeta.frames, fromMeta.crop, fromMeta.width, fromMeta.frameStride], [8, 64, 3, 2])
         XCTAssertEqual(fromMeta.classes, ["a", "b", "c", "d"])
-        let overridden = try ModelSpec.resolve(file: file, overrides: ModelOverrides(frames: 12, mean: [0, 0, 0], std: [1, 1, 1]))
+        let overridden = try ModelSpec.resolve(file: file, overrides: ModelOverrides(frames: 12, mean: [0, 0, 0], std: [1, 1, 1],
+                                                                                     frameStride: 3))
         XCTAssertEqual(overridden.frames, 12)
+        XCTAssertEqual(overridden.frameStride, 3)
         XCTAssertEqual(overridden.crop, 64)
         XCTAssertEqual(overridden.normalization, Normalization(mean: [0, 0, 0], std: [1, 1, 1]))
         try model.store.save(to: dir + "/bad-meta.safetensors", metadata: ["arch": "c3d", "frames": "eight"])

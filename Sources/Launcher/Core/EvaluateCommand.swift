@@ -28,12 +28,11 @@ public struct EvaluateCommand: ParsableCommand {
     public func run() throws {
         try Job.run(threads: threads) { comm in
             var overrides = ModelOverrides()
-            overrides.arch = arch; overrides.frames = frames; overrides.crop = cropSize
+            overrides.arch = arch; overrides.frames = frames; overrides.crop = cropSize; overrides.frameStride = frameStride
             let predictor = try Predictor(weights: weights, overrides: overrides)
             let spec = predictor.spec
-            let stride = try frameStride ?? SafeTensorsFile(path: weights).metadata["frame_stride"].flatMap { Int($0) } ?? 1
             let options = try TrainOptions.parse([
-                "--frames", "\(spec.frames)", "--crop-size", "\(spec.crop)", "--frame-stride", "\(stride)",
+                "--frames", "\(spec.frames)", "--crop-size", "\(spec.crop)", "--frame-stride", "\(spec.frameStride)",
                 "--batch-size", "\(batchSize)", "--test-clips", "\(testClips)", "--workers", "\(workers)",
             ])
             let data = try TrainingData(directory: shards, split: split, options: options, training: false,

@@ -34,8 +34,8 @@ public struct PredictCommand: ParsableCommand {
     public var logitsOut: String?
     @Option(help: "Windows per input (evenly spaced, logits averaged); 1 is the centred window.")
     public var clips = 1
-    @Option(help: "Stored frames between consecutive input frames (the trainer's --frame-stride).")
-    public var frameStride = 1
+    @Option(help: "Stored frames between consecutive input frames (default: the trainer's --frame-stride from the metadata, else 1).")
+    public var frameStride: Int?
     @Option(help: "Shard split to classify in a shard directory (default: every split).")
     public var split: String?
     @Option(name: .customLong("hand-crop"), help: "Video crop box: motion (around what moves) or none (centre square).")
@@ -64,7 +64,7 @@ public struct PredictCommand: ParsableCommand {
 
     public func validate() throws {
         guard (input == nil) != (camera == nil) else { throw ValidationError("give exactly one of --input and --camera") }
-        guard topK > 0, clips > 0, frameStride > 0, size > 0 else {
+        guard topK > 0, clips > 0, (frameStride ?? 1) > 0, size > 0 else {
             throw ValidationError("--top-k, --clips, --frame-stride and --size must be positive")
         }
         guard ["motion", "none"].contains(handCrop) else { throw ValidationError("--hand-crop is motion or none") }
@@ -86,7 +86,7 @@ public struct PredictCommand: ParsableCommand {
         ModelOverrides(arch: arch, width: width, temporalStride: temporalStride,
                        classes: classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
                        frames: frames, crop: cropSize, mean: mean.flatMap { try? floats($0) },
-                       std: std.flatMap { try? floats($0) })
+                       std: std.flatMap { try? floats($0) }, frameStride: frameStride)
     }
 
     public func run() throws {
@@ -96,7 +96,7 @@ public struct PredictCommand: ParsableCommand {
             print("asl-predict: \(s.arch) width \(s.width), \(s.classes.count) classes, \(s.frames) frames at "
                   + "\(s.crop)×\(s.crop), \(clips) window(s) per input")
             if let camera {
-                try LiveCamera(predictor: predictor, index: camera, topK: topK, size: size, frameStride: frameStride).run()
+                try LiveCamera(predictor: predictor, index: camera, topK: topK, size: size, frameStride: predictor.spec.frameStride).run()
                 return
             }
             let failures = try predict(predictor: predictor)
@@ -112,7 +112,7 @@ public struct PredictCommand: ParsableCommand {
     /// Classifies every input, prints and writes the results; returns how many inputs failed (each reported on
     /// standard error). Errors that concern the whole run (unreadable shards, unwritable outputs) are thrown.
     func predict(predictor: Predictor) throws -> Int {
-        let transform = predictor.transform(clips: clips, frameStride: frameStride)
+        let transform = predictor.transform(clips: clips, frameStride: predictor.spec.frameStride)
         let clipOptions = ClipOptions(size: size, stride: 1, handCrop: try HandCropMode(parsing: handCrop))
         var predictions: [Prediction] = []
         var failed: [(id: String, error: String)] = []

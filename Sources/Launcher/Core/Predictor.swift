@@ -32,11 +32,13 @@ public struct ModelSpec: Equatable, Sendable {
     /// S: windows are S × S.
     public var crop: Int
     public var normalization: Normalization
+    /// Stored frames between consecutive input frames (the trainer's --frame-stride).
+    public var frameStride: Int
 
     public init(arch: String, width: Int, temporalStride: Int, classes: [String], frames: Int, crop: Int,
-                normalization: Normalization) {
+                normalization: Normalization, frameStride: Int = 1) {
         self.arch = arch; self.width = width; self.temporalStride = temporalStride; self.classes = classes
-        self.frames = frames; self.crop = crop; self.normalization = normalization
+        self.frames = frames; self.crop = crop; self.normalization = normalization; self.frameStride = frameStride
     }
 }
 
@@ -50,11 +52,13 @@ public struct ModelOverrides: Sendable {
     public var crop: Int?
     public var mean: [Float]?
     public var std: [Float]?
+    public var frameStride: Int?
 
     public init(arch: String? = nil, width: Int? = nil, temporalStride: Int? = nil, classes: [String]? = nil,
-                frames: Int? = nil, crop: Int? = nil, mean: [Float]? = nil, std: [Float]? = nil) {
+                frames: Int? = nil, crop: Int? = nil, mean: [Float]? = nil, std: [Float]? = nil,
+                frameStride: Int? = nil) {
         self.arch = arch; self.width = width; self.temporalStride = temporalStride; self.classes = classes
-        self.frames = frames; self.crop = crop; self.mean = mean; self.std = std
+        self.frames = frames; self.crop = crop; self.mean = mean; self.std = std; self.frameStride = frameStride
     }
 }
 
@@ -112,10 +116,11 @@ extension ModelSpec {
         let temporalStride = try o.temporalStride ?? decoded("temporal_stride", as: Int.self) ?? 2
         let frames = try o.frames ?? decoded("frames", as: Int.self) ?? 16
         let crop = try o.crop ?? decoded("crop", as: Int.self) ?? 112
+        let frameStride = try o.frameStride ?? decoded("frame_stride", as: Int.self) ?? 1
         let mean = try o.mean ?? decoded("mean", as: [Float].self) ?? Normalization.kinetics400.mean
         let std = try o.std ?? decoded("std", as: [Float].self) ?? Normalization.kinetics400.std
-        guard width > 0, frames > 0, crop > 0, temporalStride == 1 || temporalStride == 2 else {
-            throw PredictError(path: path, "width \(width), frames \(frames) and crop \(crop) must be positive and the temporal stride (\(temporalStride)) 1 or 2",
+        guard width > 0, frames > 0, crop > 0, frameStride > 0, temporalStride == 1 || temporalStride == 2 else {
+            throw PredictError(path: path, "width \(width), frames \(frames), crop \(crop) and frame stride \(frameStride) must be positive and the temporal stride (\(temporalStride)) 1 or 2",
                                hint: "fix the flag or the metadata")
         }
         guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
@@ -123,7 +128,7 @@ extension ModelSpec {
                                hint: "RGB statistics of [0, 1] pixels, e.g. --mean 0.43216,0.394666,0.37645")
         }
         return ModelSpec(arch: arch, width: width, temporalStride: temporalStride, classes: classes, frames: frames,
-                         crop: crop, normalization: Normalization(mean: mean, std: std))
+                         crop: crop, normalization: Normalization(mean: mean, std: std), frameStride: frameStride)
     }
 }
 
