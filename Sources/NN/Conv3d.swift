@@ -1,5 +1,6 @@
-// NN: 3-D convolution. Fast path: vol2col + OpenBLAS sgemm per clip (col2vol for dX); a direct 7-loop reference
-// beside it, which the tests use to check the fast path on odd shapes.
+// NN: 3-D convolution. Fast paths: Winograd F(2,3) for stride-1 "same" 3-tap convs (Winograd.swift), else vol2col +
+// OpenBLAS sgemm per clip (col2vol for dX); a direct 7-loop reference beside them, which the tests use to check both
+// fast paths on odd shapes.
 import COpenBLAS
 import Dispatch
 
@@ -17,8 +18,12 @@ public final class Conv3d: ParametricLayer {
     public let bias: ParameterHandle?
     public var isFrozen = false
     public weak var tracker: GradientTracker?
-    /// Multiply-adds ×2 done by this layer's GEMMs since the counter was last reset (forward and backward).
+    /// Multiply-adds ×2 of this layer's convolutions since the counter was last reset (forward and backward),
+    /// counted as direct convolution (2·out·in·kernel volume per output) whichever algorithm ran, so that GFLOP/s
+    /// compare with other frameworks' figures; Winograd does fewer.
     public var flops: Double = 0
+    /// Which fast path runs: `.automatic` takes Winograd where it applies (see `winogradPlan`), else vol2col + sgemm.
+    public var algorithm = ConvAlgorithm.automatic
 
     let store: ParameterStore
     // Cache for backward: the input (the vol2col columns are recomputed per clip in backward instead of saved,
@@ -76,6 +81,28 @@ public final class Conv3d: ParametricLayer {
         let os = try outputShape(x.shape)
         let y = workspace(&output, os)
         input = x
+        if let plan = winogradPlan(for: x.shape) {
+            winogradForward(x, y, plan)
+        } else {
+            gemmForward(x, y)
+        }
+        let p = os[2] * os[3] * os[4]
+        flops += 2 * Double(x.shape[0] * outChannels * p * inChannels * kernel.reduce(1, *))
+        if let bias {
+            let b = store.values(bias)
+            let yp = y.data
+            parallelFor(x.shape[0] * outChannels) { r in
+                let v = b[r % self.outChannels], row = yp + r * p
+                for j in 0..<p { row[j] += v }
+            }
+        }
+        return y
+    }
+
+    /// Forward through vol2col + sgemm, clip-parallel: x [N, in, D, H, W] → y [N, out, D', H', W'] (overwritten; no
+    /// bias).
+    private func gemmForward(_ x: Tensor, _ y: Tensor) {
+        let os = y.shape
         let n = x.shape[0], inItem = x.itemCount, outItem = y.itemCount
         let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
         let w = store.values(weight)
@@ -97,16 +124,6 @@ public final class Conv3d: ParametricLayer {
                             1, w, Int32(k), col, Int32(pc), 0, yp + i * outItem + r0 * ow, Int32(p))
             }
         }
-        flops += 2 * Double(n * outChannels * p * k)
-        if let bias {
-            let b = store.values(bias)
-            let yp = y.data
-            parallelFor(n * outChannels) { r in
-                let v = b[r % self.outChannels], row = yp + r * p
-                for j in 0..<p { row[j] += v }
-            }
-        }
-        return y
     }
 
     /// dY: [N, out, D', H', W']; returns dX [N, in, D, H, W] (nil when not asked). Accumulates dW and dB unless frozen.
@@ -114,72 +131,15 @@ public final class Conv3d: ParametricLayer {
         guard let x = input else { throw NNError(name, "backward before forward") }
         let os = try outputShape(x.shape)
         guard dY.shape == os else { throw NNError(name, "dY shape \(dY.shape), expected \(os)") }
-        let n = x.shape[0], inItem = x.itemCount, outItem = dY.itemCount
-        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
-        let w = store.values(weight), dW = store.gradient(weight)
+        let n = x.shape[0], outItem = dY.itemCount
+        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *)
         let weightGrad = !isFrozen && store.requiresGrad[weight.index]
-        // dX is zeroed clip by clip below before col2vol adds into it.
         let dx = inputGradient ? Tensor(uninitializedShape: x.shape) : nil
         if weightGrad || dx != nil {
-            let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
-            let xp = x.data, dyp = dY.data, pointwise = isPointwise, wCount = outChannels * k
-            // Worker 0 accumulates dW in place; the others into their own buffers, added in worker order afterwards
-            // so that the sum does not depend on timing.
-            let workers = clipWorkers(n)
-            if !pointwise {
-                for wk in 0..<workers {
-                    _ = scratch.pointer(2 * wk, count: k * chunk * ow)
-                    _ = scratch.pointer(2 * wk + 1, count: k * chunk * ow)
-                }
-            }
-            var partials: [UnsafeMutablePointer<Float>] = [dW]
-            if weightGrad {
-                for wk in 1..<max(1, workers) {
-                    let b = scratch.pointer(2 * workers + wk, count: wCount)
-                    b.update(repeating: 0, count: wCount)
-                    partials.append(b)
-                }
-            }
-            forEachClip(n) { i, worker in
-                let dy = UnsafePointer(dyp + i * outItem)
-                let dWw = partials[weightGrad ? worker : 0]
-                if pointwise {
-                    if weightGrad {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(p),
-                                    1, dy, Int32(p), xp + i * inItem, Int32(p), 1, dWw, Int32(k))
-                    }
-                    if let dx {
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(self.outChannels),
-                                    1, w, Int32(k), dy, Int32(p), 0, dx.data + i * inItem, Int32(p))
-                    }
-                    return
-                }
-                let col = self.scratch.pointer(2 * worker, count: k * chunk * ow)
-                let dCol = self.scratch.pointer(2 * worker + 1, count: k * chunk * ow)
-                if let dx { (dx.data + i * inItem).update(repeating: 0, count: inItem) }
-                for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
-                    let pc = (min(rows, r0 + chunk) - r0) * ow
-                    let dyc = dy + r0 * ow
-                    if weightGrad {
-                        // The columns are recomputed here rather than kept from forward (see `input`).
-                        self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
-                        // dW[out, k] += dY[out, chunk] · col[k, chunk]ᵀ
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(pc),
-                                    1, dyc, Int32(p), col, Int32(pc), 1, dWw, Int32(k))
-                    }
-                    if let dx {
-                        // dCol[k, chunk] = Wᵀ[k, out] · dY[out, chunk], then added back onto the input grid.
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pc), Int32(self.outChannels),
-                                    1, w, Int32(k), dyc, Int32(p), 0, dCol, Int32(pc))
-                        self.col2vol(dCol, x.shape, os, dx.data + i * inItem, rowStart: r0, rowCount: pc / ow)
-                    }
-                }
-            }
-            for b in partials.dropFirst() {
-                parallelFor(outChannels) { o in
-                    let dst = dW + o * k, src = b + o * k
-                    for j in 0..<k { dst[j] += src[j] }
-                }
+            if let plan = winogradPlan(for: x.shape) {
+                winogradBackward(x, dY, dx, weightGrad: weightGrad, plan)
+            } else {
+                gemmBackward(x, dY, dx, weightGrad: weightGrad)
             }
         }
         if weightGrad { flops += 2 * Double(n * outChannels * p * k) }
@@ -197,6 +157,76 @@ public final class Conv3d: ParametricLayer {
         }
         tracker?.finished(parameterHandles)
         return dx
+    }
+
+    /// Backward through vol2col + sgemm, clip-parallel: dY [N, out, D', H', W'] → writes dX [N, in, D, H, W] when
+    /// given, and adds this batch's weight gradient into dW when `weightGrad`.
+    private func gemmBackward(_ x: Tensor, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool) {
+        let os = dY.shape
+        let n = x.shape[0], inItem = x.itemCount, outItem = dY.itemCount
+        let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
+        let w = store.values(weight), dW = store.gradient(weight)
+        let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
+        let xp = x.data, dyp = dY.data, pointwise = isPointwise, wCount = outChannels * k
+        // Worker 0 accumulates dW in place; the others into their own buffers, added in worker order afterwards
+        // so that the sum does not depend on timing.
+        let workers = clipWorkers(n)
+        if !pointwise {
+            for wk in 0..<workers {
+                _ = scratch.pointer(2 * wk, count: k * chunk * ow)
+                _ = scratch.pointer(2 * wk + 1, count: k * chunk * ow)
+            }
+        }
+        var partials: [UnsafeMutablePointer<Float>] = [dW]
+        if weightGrad {
+            for wk in 1..<max(1, workers) {
+                let b = scratch.pointer(2 * workers + wk, count: wCount)
+                b.update(repeating: 0, count: wCount)
+                partials.append(b)
+            }
+        }
+        forEachClip(n) { i, worker in
+            let dy = UnsafePointer(dyp + i * outItem)
+            let dWw = partials[weightGrad ? worker : 0]
+            if pointwise {
+                if weightGrad {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(p),
+                                1, dy, Int32(p), xp + i * inItem, Int32(p), 1, dWw, Int32(k))
+                }
+                if let dx {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(self.outChannels),
+                                1, w, Int32(k), dy, Int32(p), 0, dx.data + i * inItem, Int32(p))
+                }
+                return
+            }
+            let col = self.scratch.pointer(2 * worker, count: k * chunk * ow)
+            let dCol = self.scratch.pointer(2 * worker + 1, count: k * chunk * ow)
+            // col2vol adds into dX, so each clip of it starts from zero.
+            if let dx { (dx.data + i * inItem).update(repeating: 0, count: inItem) }
+            for r0 in Swift.stride(from: 0, to: rows, by: chunk) {
+                let pc = (min(rows, r0 + chunk) - r0) * ow
+                let dyc = dy + r0 * ow
+                if weightGrad {
+                    // The columns are recomputed here rather than kept from forward (see `input`).
+                    self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
+                    // dW[out, k] += dY[out, chunk] · col[k, chunk]ᵀ
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(pc),
+                                1, dyc, Int32(p), col, Int32(pc), 1, dWw, Int32(k))
+                }
+                if let dx {
+                    // dCol[k, chunk] = Wᵀ[k, out] · dY[out, chunk], then added back onto the input grid.
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pc), Int32(self.outChannels),
+                                1, w, Int32(k), dyc, Int32(p), 0, dCol, Int32(pc))
+                    self.col2vol(dCol, x.shape, os, dx.data + i * inItem, rowStart: r0, rowCount: pc / ow)
+                }
+            }
+        }
+        for b in partials.dropFirst() {
+            parallelFor(outChannels) { o in
+                let dst = dW + o * k, src = b + o * k
+                for j in 0..<k { dst[j] += src[j] }
+            }
+        }
     }
 
     /// Clip workers for a batch of `n`: with more than one thread and more than one clip, clips are spread over the
@@ -349,6 +379,11 @@ public final class Conv3d: ParametricLayer {
         return (dx, dw, db)
     }
 }
+
+/// How `Conv3d` computes: `.gemm` always vol2col + sgemm; `.winograd` Winograd F(2,3) wherever the geometry allows
+/// (stride-1 "same" 3-tap axes) even for few channels; `.automatic` Winograd where it also pays (16+ channels in and
+/// out), else vol2col + sgemm.
+public enum ConvAlgorithm: Sendable { case automatic, gemm, winograd }
 
 /// Growable Float buffers for `Conv3d`'s per-clip vol2col work (columns and column gradients per clip worker, and
 /// per-worker weight-gradient partial sums).

@@ -1,4 +1,5 @@
-// Tests: the vol2col + sgemm convolution equals the direct 7-loop reference on odd shapes, forward and backward.
+// Tests: both fast convolutions (vol2col + sgemm, Winograd F(2,3)) equal the direct 7-loop reference on odd shapes,
+// forward and backward.
 import NN
 import XCTest
 
@@ -14,6 +15,10 @@ final class Conv3dFastPathTests: XCTestCase {
         Case(input: [2, 4, 5, 5, 5], out: 6, kernel: [1, 1, 1], stride: [2, 2, 2], padding: [0, 0, 0], bias: false),
         Case(input: [1, 2, 1, 4, 4], out: 3, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], bias: false),
         Case(input: [1, 2, 4, 3, 3], out: 2, kernel: [1, 5, 5], stride: [1, 3, 3], padding: [0, 1, 1], bias: false),
+        Case(input: [2, 4, 5, 7, 9], out: 6, kernel: [1, 3, 3], stride: [1, 1, 1], padding: [0, 1, 1], bias: false),
+        Case(input: [2, 5, 7, 3, 4], out: 4, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0], bias: true),
+        Case(input: [1, 3, 4, 5, 1], out: 2, kernel: [3, 3, 3], stride: [1, 1, 1], padding: [1, 1, 1], bias: false),
+        Case(input: [2, 3, 3, 4, 6], out: 5, kernel: [3, 3, 1], stride: [1, 1, 1], padding: [1, 1, 0], bias: false),
     ]
 
     func testFastConv3dMatchesDirectReferenceForwardAndBackward() throws {
@@ -25,13 +30,27 @@ final class Conv3dFastPathTests: XCTestCase {
         try checkCases(columnBudget: 1)
     }
 
-    private func checkCases(columnBudget: Int?) throws {
+    func testWinogradConv3dMatchesDirectReference() throws {
+        // Six of the cases have only stride-1 "same" 3-tap axes and take Winograd; the others check the fallback.
+        try checkCases(columnBudget: nil, algorithm: .winograd)
+    }
+
+    func testChunkedWinogradConv3dMatchesDirectReference() throws {
+        // One tile row per chunk: every chunk boundary, and dW partial sums from every worker.
+        try checkCases(columnBudget: 1, algorithm: .winograd)
+    }
+
+    private func checkCases(columnBudget: Int?, algorithm: ConvAlgorithm = .gemm) throws {
+        var winogradCases = 0
+        defer { XCTAssertEqual(winogradCases, algorithm == .winograd ? 6 : 0, "cases that took Winograd") }
         for (k, c) in cases.enumerated() {
             let store = ParameterStore()
             let conv = Conv3d(store: store, name: "c", inChannels: c.input[1], outChannels: c.out, kernel: c.kernel,
                               stride: c.stride, padding: c.padding, bias: c.bias)
             store.seal()
+            conv.algorithm = algorithm
             if let columnBudget { conv.columnBudget = columnBudget }
+            if conv.takesWinograd(inputShape: c.input) { winogradCases += 1 }
             fillRandom(store.parameters.pointer, store.parameterCount, seed: UInt64(k), scale: 0.5)
             let x = randomTensor(c.input, seed: UInt64(100 + k))
             let y = try conv.forward(x, training: true).copy()

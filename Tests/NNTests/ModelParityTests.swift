@@ -24,12 +24,23 @@ final class ModelParityTests: XCTestCase {
     func testTinyR2Plus1D18MatchesPyTorch() throws { try checkParity("r2plus1d_18_w4") }
     func testTinyR2Plus1D18WithTemporalStrideOneMatchesPyTorch() throws { try checkParity("r2plus1d_18_w2_ts1") }
     func testTinyC3DMatchesPyTorch() throws { try checkParity("c3d_w2") }
+    // Tiny widths have too few channels for the automatic choice to take Winograd; these force it on every conv
+    // whose geometry allows it, so the full models' Winograd path is held to the same fixtures.
+    func testTinyR2Plus1D18WithWinogradConvsMatchesPyTorch() throws {
+        try checkParity("r2plus1d_18_w4", algorithm: .winograd)
+    }
+    func testTinyC3DWithWinogradConvsMatchesPyTorch() throws { try checkParity("c3d_w2", algorithm: .winograd) }
 
-    private func checkParity(_ name: String) throws {
+    private func checkParity(_ name: String, algorithm: ConvAlgorithm = .automatic) throws {
         let f = try Fixture(name)
         let arch = f.config["arch"] as! String
         let model = try makeModel(arch: arch, classes: f.config["classes"] as! Int, width: f.config["width"] as! Int,
                                   temporalStride: f.config["temporal_stride"] as? Int ?? 2)
+        let convs = (model as! StagedClassifier).convolutions
+        for c in convs { c.algorithm = algorithm }
+        if algorithm == .winograd {
+            XCTAssertGreaterThan(convs.filter { $0.kernel.contains(3) && $0.stride == [1, 1, 1] }.count, 0)
+        }
         let store = model.store
         // Same keys, same order, same shapes.
         let fixtureKeys = f.names.filter { $0.hasPrefix("weights/") }.map { String($0.dropFirst(8)) }
@@ -102,6 +113,6 @@ final class ModelParityTests: XCTestCase {
         let sgdDiff = zip(losses, refLosses).map { abs($0 - $1) }.max() ?? 0
         report.append(String(format: "sgd losses (%d steps) max diff %.2e", comparable, sgdDiff))
         XCTAssertLessThanOrEqual(sgdDiff, 3e-3, "\(name) SGD losses \(losses) vs \(refLosses)")
-        print("\(name) parity: " + report.joined(separator: ", "))
+        print("\(name) (\(algorithm)) parity: " + report.joined(separator: ", "))
     }
 }

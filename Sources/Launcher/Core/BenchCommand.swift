@@ -32,6 +32,8 @@ public struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("column-budget"),
             help: "Floats of vol2col columns per chunk in every conv (default: the layer's own, 4Mi).")
     var columnBudget: Int?
+    @Option(help: "Convolution algorithm: auto (Winograd where it applies and pays, else vol2col + sgemm), gemm, winograd.")
+    var conv: String = "auto"
     @Flag(help: "Also print the time spent in each top-level stage of one train step.")
     var profile = false
     @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores of the node).")
@@ -42,6 +44,9 @@ public struct BenchCommand: ParsableCommand {
         guard batchSize > 0, frames > 0, cropSize > 0, steps > 0, width > 0, classes > 0 else {
             throw ValidationError("--batch-size, --frames, --crop-size, --steps, --width and --classes must be positive")
         }
+        guard ["auto", "gemm", "winograd"].contains(conv) else {
+            throw ValidationError("--conv must be auto, gemm or winograd, got '\(conv)'")
+        }
     }
 
     public func run() throws {
@@ -49,8 +54,12 @@ public struct BenchCommand: ParsableCommand {
         // command's `--threads` is parsed by the parent and does not reach subcommands.
         try Job.run(threads: threads) { comm in
             let model = try makeModel(arch: arch, classes: classes, width: width, temporalStride: temporalStride)
-            if let columnBudget, let staged = model as? StagedClassifier {
-                for conv in staged.convolutions { conv.columnBudget = columnBudget }
+            if let staged = model as? StagedClassifier {
+                let algorithm: ConvAlgorithm = conv == "gemm" ? .gemm : conv == "winograd" ? .winograd : .automatic
+                for c in staged.convolutions {
+                    if let columnBudget { c.columnBudget = columnBudget }
+                    c.algorithm = algorithm
+                }
             }
             let input = Tensor(shape: [batchSize, 3, frames, cropSize, cropSize])
             var rng = SeededRandom(keys: 7)

@@ -1,0 +1,585 @@
+// NN: Winograd F(2,3) convolution for Conv3d's stride-1 "same" convs (3×3×3, 1×3×3 and 3×1×1 with padding 1 on
+// the 3-tap axes), forward, dX and dW, with fewer multiplies than vol2col + sgemm for the same result.
+//
+// Each 3-tap axis is cut into tiles of 2 outputs that read 4 inputs. In the transformed domain the conv becomes
+// P = 4^a independent GEMMs [out × in]·[in × tiles] (a = the number of 3-tap axes), so the multiplies per 2^a
+// outputs drop from 3^a·2^a to 4^a: 3.375× fewer for 3×3×3, 2.25× for 1×3×3, 1.5× for 3×1×1.
+// Per 3-tap axis (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+//   input  Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   4 inputs  → 4 points
+//   weight G  = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]              3 taps    → 4 points
+//   output Aᵀ = [1 1 1 0; 0 1 -1 -1]                      4 points  → 2 outputs
+// and the three are applied along each 3-tap axis in turn (the transform of a 3-D tile is their tensor product).
+// Backward needs no other transforms:
+//   dX is the same conv of dY with the kernel flipped and in/out swapped. G·flip(g) is G·g with its first and last
+//   points swapped, so that conv's transformed weights are the forward's U, transposed, with points 0 and 3 swapped
+//   on every 3-tap axis.
+//   dW = Gᵀ·(Σ over tiles of (A·dY_tile) ⊙ (Bᵀ·x_tile))·G per (out, in): per point a GEMM over the tiles.
+// Transformed chunks are laid out [P, C, T] (point, channel, tile) so that every GEMM reads contiguous rows; tiles run
+// over (clip, tile-depth, tile-row) "tile rows" of `tilesPerRow` tiles each, which take `rowSlots` (a multiple of 4)
+// slots of T; the slots past the last tile hold zeros, so they add nothing to dW and their outputs are dropped.
+import COpenBLAS
+import Dispatch
+
+/// Geometry of one Winograd conv for one input shape. Built only for convs whose every axis is either 3 taps with
+/// stride 1 and padding 1, or 1 tap with stride 1 and padding 0, with at least one 3-tap axis; such convs keep
+/// (D, H, W), so input and output share one tile grid.
+struct WinogradPlan {
+    /// Whether each of (D, H, W) is a 3-tap axis.
+    let threeTap: [Bool]
+    /// (D, H, W) of the input and of the output.
+    let dims: [Int]
+    /// Tiles per axis: ⌈dim / 2⌉ on 3-tap axes, dim on the others.
+    let tiles: [Int]
+    /// Transformed points per axis: 4 on 3-tap axes, 1 on the others.
+    let points: [Int]
+    /// P: transformed points per tile, and so GEMMs per chunk.
+    let positions: Int
+    /// For each point ξ, the point whose forward weights serve the dX conv (0 ↔ 3 on every 3-tap axis).
+    let flipped: [Int]
+
+    init?(kernel: [Int], stride: [Int], padding: [Int], inputShape: [Int]) {
+        guard inputShape.count == 5 else { return nil }
+        var threeTap: [Bool] = []
+        for i in 0..<3 {
+            if kernel[i] == 3 && stride[i] == 1 && padding[i] == 1 {
+                threeTap.append(true)
+            } else if kernel[i] == 1 && stride[i] == 1 && padding[i] == 0 {
+                threeTap.append(false)
+            } else {
+                return nil
+            }
+        }
+        guard threeTap.contains(true) else { return nil }
+        self.threeTap = threeTap
+        dims = Array(inputShape[2...])
+        tiles = (0..<3).map { threeTap[$0] ? (inputShape[2 + $0] + 1) / 2 : inputShape[2 + $0] }
+        points = threeTap.map { $0 ? 4 : 1 }
+        positions = points.reduce(1, *)
+        let p = points
+        flipped = (0..<positions).map { xi in
+            let swap = { (i: Int, n: Int) in n == 4 && (i == 0 || i == 3) ? 3 - i : i }
+            let a = xi / (p[1] * p[2]), b = (xi / p[2]) % p[1], c = xi % p[2]
+            return (swap(a, p[0]) * p[1] + swap(b, p[1])) * p[2] + swap(c, p[2])
+        }
+    }
+
+    /// Tile rows per clip: one per (tile-depth, tile-row) pair.
+    var rowsPerClip: Int { tiles[0] * tiles[1] }
+    var tilesPerRow: Int { tiles[2] }
+    /// Slots of T a tile row takes: tilesPerRow rounded up to 4, so that the 4-wide loops never cross rows.
+    var rowSlots: Int { (tiles[2] + 3) / 4 * 4 }
+    /// Floats in one line of the per-row work buffer: even and odd halves of rowSlots + 1 each on a 3-tap W axis
+    /// (rounded up to 4), else rowSlots.
+    var lineLength: Int { threeTap[2] ? 2 * rowSlots + 4 : rowSlots }
+    /// Floats of the per-worker line buffer `scatter` and `gather` take: 16 lines and a row of zeros.
+    var lineBufferCount: Int { 17 * lineLength }
+
+    // MARK: Weights
+
+    /// U[ξ, o, i] = (G ⊗ G ⊗ G)·w[o, i] on the 3-tap axes: w [out, in, kD, kH, kW] → u [P, out, in].
+    func transformWeights(_ w: UnsafePointer<Float>, out: Int, in inputs: Int, into u: UnsafeMutablePointer<Float>) {
+        let k = threeTap.map { $0 ? 3 : 1 }, kvol = k[0] * k[1] * k[2], plane = out * inputs
+        parallelFor(out) { o in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { tmp in
+                let t = tmp.baseAddress!
+                for i in 0..<inputs {
+                    let g = w + (o * inputs + i) * kvol
+                    // t is a 4×4×4 block indexed d·16 + h·4 + w; the kernel fills its low corner.
+                    for a in 0..<k[0] { for b in 0..<k[1] { for c in 0..<k[2] {
+                        t[a * 16 + b * 4 + c] = g[(a * k[1] + b) * k[2] + c]
+                    } } }
+                    if threeTap[2] { for a in 0..<k[0] { for b in 0..<k[1] { Self.expand(t + a * 16 + b * 4, 1) } } }
+                    if threeTap[1] { for a in 0..<k[0] { for c in 0..<points[2] { Self.expand(t + a * 16 + c, 4) } } }
+                    if threeTap[0] { for b in 0..<points[1] { for c in 0..<points[2] { Self.expand(t + b * 4 + c, 16) } } }
+                    var xi = 0
+                    for a in 0..<points[0] { for b in 0..<points[1] { for c in 0..<points[2] {
+                        u[xi * plane + o * inputs + i] = t[a * 16 + b * 4 + c]
+                        xi += 1
+                    } } }
+                }
+            }
+        }
+    }
+
+    /// dW[o, i] += (Gᵀ ⊗ Gᵀ ⊗ Gᵀ)·dU[·, o, i]: du [P, out, in] → adds into dW [out, in, kD, kH, kW].
+    func accumulateWeightGradient(_ du: UnsafePointer<Float>, out: Int, in inputs: Int,
+                                  into dW: UnsafeMutablePointer<Float>) {
+        let k = threeTap.map { $0 ? 3 : 1 }, kvol = k[0] * k[1] * k[2], plane = out * inputs
+        parallelFor(out) { o in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { tmp in
+                let t = tmp.baseAddress!
+                for i in 0..<inputs {
+                    var xi = 0
+                    for a in 0..<points[0] { for b in 0..<points[1] { for c in 0..<points[2] {
+                        t[a * 16 + b * 4 + c] = du[xi * plane + o * inputs + i]
+                        xi += 1
+                    } } }
+                    if threeTap[0] { for b in 0..<points[1] { for c in 0..<points[2] { Self.contract(t + b * 4 + c, 16) } } }
+                    if threeTap[1] { for a in 0..<k[0] { for c in 0..<points[2] { Self.contract(t + a * 16 + c, 4) } } }
+                    if threeTap[2] { for a in 0..<k[0] { for b in 0..<k[1] { Self.contract(t + a * 16 + b * 4, 1) } } }
+                    let g = dW + (o * inputs + i) * kvol
+                    for a in 0..<k[0] { for b in 0..<k[1] { for c in 0..<k[2] {
+                        g[(a * k[1] + b) * k[2] + c] += t[a * 16 + b * 4 + c]
+                    } } }
+                }
+            }
+        }
+    }
+
+    /// G on 3 taps at s[0], s[s], s[2s] → 4 points at s[0…3s].
+    @inline(__always)
+    private static func expand(_ p: UnsafeMutablePointer<Float>, _ s: Int) {
+        let g0 = p[0], g1 = p[s], g2 = p[2 * s]
+        p[s] = 0.5 * (g0 + g1 + g2)
+        p[2 * s] = 0.5 * (g0 - g1 + g2)
+        p[3 * s] = g2
+    }
+
+    /// Gᵀ on 4 points at s[0…3s] → 3 taps at s[0], s[s], s[2s].
+    @inline(__always)
+    private static func contract(_ p: UnsafeMutablePointer<Float>, _ s: Int) {
+        let u0 = p[0], u1 = p[s], u2 = p[2 * s], u3 = p[3 * s]
+        p[0] = u0 + 0.5 * (u1 + u2)
+        p[s] = 0.5 * (u1 - u2)
+        p[2 * s] = 0.5 * (u1 + u2) + u3
+    }
+
+    // MARK: Tiles
+
+    /// What `scatter` reads per tile: an input patch (4 values from 2t − 1 on 3-tap axes, transformed by Bᵀ), or an
+    /// output-gradient tile (2 values from 2t, transformed by A, zero past the edge: those outputs were cropped).
+    enum Patch { case input, outputGradient }
+
+    /// Transforms tile rows `rows` of a batch src [N, C, D, H, W] into dst [P, C, T] (T = rows.count · rowSlots).
+    /// `line` is a scratch of `lineBufferCount` floats.
+    ///
+    /// The patch rows of a tile row go through a buffer of 16 lines, (depth a, height b) → line a·4 + b. On a 3-tap
+    /// W axis a line holds the row split into its even and odd elements (halves of rowSlots + 1), so that the
+    /// per-tile transform reads unit-stride and vectorizes; Bᵀ/A along D and H are elementwise over whole lines.
+    func scatter(_ src: UnsafePointer<Float>, channels: Int, rows: Range<Int>, patch: Patch,
+                 into dst: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
+        let (d, h, w) = (dims[0], dims[1], dims[2])
+        let slots = rowSlots, tcount = rows.count * slots, cstride = channels * tcount
+        let input = patch == .input
+        // Values per axis in a patch, and the offset of tile t's first one: 2t − 1 (input) or 2t (gradient).
+        let span = threeTap.map { $0 ? (input ? 4 : 2) : 1 }
+        let shift = input ? 1 : 0
+        let len = lineLength, half = slots + 1
+        @inline(__always) func lineAt(_ a: Int, _ b: Int) -> UnsafeMutablePointer<Float> { line + (a * 4 + b) * len }
+        // The 16 lines are followed by a zero row that stands in for rows outside the input.
+        let zeros = line + 16 * len
+        zeros.update(repeating: 0, count: len)
+        for c in 0..<channels {
+            for r in rows {
+                let clip = r / rowsPerClip, rr = r % rowsPerClip
+                let td = rr / tiles[1], th = rr % tiles[1]
+                let z0 = threeTap[0] ? 2 * td - shift : td, y0 = threeTap[1] ? 2 * th - shift : th
+                let plane = src + (clip * channels + c) * d * h * w
+                @inline(__always) func sourceRow(_ a: Int, _ b: Int) -> UnsafePointer<Float> {
+                    let z = z0 + a, y = y0 + b
+                    return z >= 0 && z < d && y >= 0 && y < h ? plane + (z * h + y) * w : UnsafePointer(zeros)
+                }
+                let o = dst + c * tcount + (r - rows.lowerBound) * slots
+                if !threeTap[1] && !threeTap[2] {
+                    // 3×1×1: a tile row is a plain row of W tiles, transformed from the source rows straight into dst.
+                    let o1 = o + cstride, o2 = o1 + cstride, o3 = o2 + cstride
+                    let r0 = sourceRow(0, 0), r1 = sourceRow(1, 0)
+                    // Source rows end at W: 4-wide steps while they fit, then one element at a time.
+                    if input {
+                        let r2 = sourceRow(2, 0), r3 = sourceRow(3, 0)
+                        forEachQuadThenOne(w, { j in
+                            let v0 = load4(r0 + j), v1 = load4(r1 + j), v2 = load4(r2 + j), v3 = load4(r3 + j)
+                            store4(v0 - v2, o + j)
+                            store4(v1 + v2, o1 + j)
+                            store4(v2 - v1, o2 + j)
+                            store4(v1 - v3, o3 + j)
+                        }, { j in
+                            let v0 = r0[j], v1 = r1[j], v2 = r2[j], v3 = r3[j]
+                            o[j] = v0 - v2
+                            o1[j] = v1 + v2
+                            o2[j] = v2 - v1
+                            o3[j] = v1 - v3
+                        })
+                    } else {
+                        forEachQuadThenOne(w, { j in
+                            let g0 = load4(r0 + j), g1 = load4(r1 + j)
+                            store4(g0, o + j)
+                            store4(g0 + g1, o1 + j)
+                            store4(g0 - g1, o2 + j)
+                            store4(-g1, o3 + j)
+                        }, { j in
+                            let g0 = r0[j], g1 = r1[j]
+                            o[j] = g0
+                            o1[j] = g0 + g1
+                            o2[j] = g0 - g1
+                            o3[j] = -g1
+                        })
+                    }
+                    for k in [o, o1, o2, o3] { (k + w).update(repeating: 0, count: slots - w) }
+                    continue
+                }
+                for a in 0..<span[0] { for b in 0..<span[1] {
+                    let l = lineAt(a, b), row = sourceRow(a, b)
+                    guard threeTap[2] else {
+                        l.update(from: row, count: w)
+                        (l + w).update(repeating: 0, count: slots - w)
+                        continue
+                    }
+                    // Even and odd halves, zero past the row: input E[j] = x[2j − 1], O[j] = x[2j];
+                    // gradient E[j] = x[2j], O[j] = x[2j + 1].
+                    let e = l, od = l + half
+                    if input {
+                        e[0] = 0
+                        deinterleave(row, w, even: od, odd: e + 1, count: slots)
+                        od[slots] = 0
+                    } else {
+                        deinterleave(row, w, even: e, odd: od, count: half)
+                    }
+                } }
+                if threeTap[0] {
+                    for b in 0..<span[1] { Self.transformLines(lineAt(0, b), 4 * len, len, input) }
+                }
+                if threeTap[1] {
+                    for a in 0..<points[0] { Self.transformLines(lineAt(a, 0), len, len, input) }
+                }
+                for a in 0..<points[0] { for b in 0..<points[1] {
+                    let l = UnsafePointer(lineAt(a, b))
+                    let o0 = o + ((a * points[1] + b) * points[2]) * cstride
+                    if !threeTap[2] {
+                        o0.update(from: l, count: slots)
+                        continue
+                    }
+                    let o1 = o0 + cstride, o2 = o1 + cstride, o3 = o2 + cstride
+                    let e = l, od = l + half
+                    if input {
+                        forEachQuad(slots) { j in
+                            let e0 = load4(e + j), e1 = load4(e + j + 1), d0 = load4(od + j), d1 = load4(od + j + 1)
+                            store4(e0 - e1, o0 + j)
+                            store4(d0 + e1, o1 + j)
+                            store4(e1 - d0, o2 + j)
+                            store4(d0 - d1, o3 + j)
+                        }
+                    } else {
+                        forEachQuad(slots) { j in
+                            let e0 = load4(e + j), d0 = load4(od + j)
+                            store4(e0, o0 + j)
+                            store4(e0 + d0, o1 + j)
+                            store4(e0 - d0, o2 + j)
+                            store4(-d0, o3 + j)
+                        }
+                    }
+                } }
+            }
+        }
+    }
+
+    /// Bᵀ (input: 4 lines → 4) or A (gradient: 2 lines → 4) across lines l, l + s, l + 2s, l + 3s, elementwise
+    /// over `count` floats, in place.
+    @inline(__always)
+    private static func transformLines(_ l: UnsafeMutablePointer<Float>, _ s: Int, _ count: Int, _ input: Bool) {
+        let l0 = l, l1 = l + s, l2 = l + 2 * s, l3 = l + 3 * s
+        if input {
+            forEachQuad(count) { k in
+                let v0 = load4(l0 + k), v1 = load4(l1 + k), v2 = load4(l2 + k), v3 = load4(l3 + k)
+                store4(v0 - v2, l0 + k)
+                store4(v1 + v2, l1 + k)
+                store4(v2 - v1, l2 + k)
+                store4(v1 - v3, l3 + k)
+            }
+        } else {
+            forEachQuad(count) { k in
+                let g0 = load4(l0 + k), g1 = load4(l1 + k)
+                store4(g0 + g1, l1 + k)
+                store4(g0 - g1, l2 + k)
+                store4(-g1, l3 + k)
+            }
+        }
+    }
+
+    /// Aᵀ on rows `rows` of transformed outputs m [P, C, T] → writes those tiles of dst [N, C, D, H, W], dropping
+    /// outputs past the edge (odd sizes). Every element of dst belongs to exactly one tile, so the rows of all
+    /// chunks together write dst whole. `line` is a scratch of `lineBufferCount` floats; lines are split into even
+    /// and odd halves on a 3-tap W axis as in `scatter`.
+    func gather(_ m: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>,
+                line: UnsafeMutablePointer<Float>) {
+        let (d, h, w) = (dims[0], dims[1], dims[2])
+        let slots = rowSlots, tcount = rows.count * slots, cstride = channels * tcount
+        let len = lineLength, half = slots + 1
+        @inline(__always) func lineAt(_ a: Int, _ b: Int) -> UnsafeMutablePointer<Float> { line + (a * 4 + b) * len }
+        let outD = threeTap[0] ? 2 : 1, outH = threeTap[1] ? 2 : 1
+        for c in 0..<channels {
+            for r in rows {
+                let clip = r / rowsPerClip, rr = r % rowsPerClip
+                let td = rr / tiles[1], th = rr % tiles[1]
+                let z0 = threeTap[0] ? 2 * td : td, y0 = threeTap[1] ? 2 * th : th
+                let plane = dst + (clip * channels + c) * d * h * w
+                let src = m + c * tcount + (r - rows.lowerBound) * slots
+                if !threeTap[1] && !threeTap[2] {
+                    // 3×1×1: straight from the 4 transformed rows to the 2 output rows.
+                    let m0 = src, m1 = m0 + cstride, m2 = m1 + cstride, m3 = m2 + cstride
+                    let y = plane + (z0 * h + th) * w
+                    // Output rows end at W: 4-wide steps while they fit, then one element at a time.
+                    if z0 + 1 < d {
+                        let y1 = y + h * w
+                        forEachQuadThenOne(w, { j in
+                            let v1 = load4(m1 + j), v2 = load4(m2 + j)
+                            store4(load4(m0 + j) + v1 + v2, y + j)
+                            store4(v1 - v2 - load4(m3 + j), y1 + j)
+                        }, { j in
+                            let v1 = m1[j], v2 = m2[j]
+                            y[j] = m0[j] + v1 + v2
+                            y1[j] = v1 - v2 - m3[j]
+                        })
+                    } else {
+                        forEachQuadThenOne(w, { j in store4(load4(m0 + j) + load4(m1 + j) + load4(m2 + j), y + j) },
+                                           { j in y[j] = m0[j] + m1[j] + m2[j] })
+                    }
+                    continue
+                }
+                for a in 0..<points[0] { for b in 0..<points[1] {
+                    let l = lineAt(a, b)
+                    let m0 = src + ((a * points[1] + b) * points[2]) * cstride
+                    if !threeTap[2] {
+                        l.update(from: m0, count: slots)
+                        continue
+                    }
+                    let m1 = m0 + cstride, m2 = m1 + cstride, m3 = m2 + cstride
+                    let e = l, od = l + half
+                    forEachQuad(slots) { j in
+                        let v1 = load4(m1 + j), v2 = load4(m2 + j)
+                        store4(load4(m0 + j) + v1 + v2, e + j)
+                        store4(v1 - v2 - load4(m3 + j), od + j)
+                    }
+                    e[slots] = 0
+                    od[slots] = 0
+                } }
+                if threeTap[1] {
+                    for a in 0..<points[0] { Self.reduceLines(lineAt(a, 0), len, len) }
+                }
+                if threeTap[0] {
+                    for b in 0..<outH { Self.reduceLines(lineAt(0, b), 4 * len, len) }
+                }
+                for a in 0..<outD { for b in 0..<outH {
+                    let z = z0 + a, y = y0 + b
+                    guard z < d && y < h else { continue }
+                    let row = plane + (z * h + y) * w, l = UnsafePointer(lineAt(a, b))
+                    if !threeTap[2] {
+                        row.update(from: l, count: w)
+                        continue
+                    }
+                    interleave(even: l, odd: l + half, w, into: row)
+                } }
+            }
+        }
+    }
+
+    /// Aᵀ across lines l, l + s, l + 2s, l + 3s → l, l + s, elementwise over `count` floats, in place.
+    @inline(__always)
+    private static func reduceLines(_ l: UnsafeMutablePointer<Float>, _ s: Int, _ count: Int) {
+        let l0 = l, l1 = l + s, l2 = l + 2 * s, l3 = l + 3 * s
+        forEachQuad(count) { k in
+            let v1 = load4(l1 + k), v2 = load4(l2 + k)
+            store4(load4(l0 + k) + v1 + v2, l0 + k)
+            store4(v1 - v2 - load4(l3 + k), l1 + k)
+        }
+    }
+}
+
+// MARK: Vector helpers
+// The transforms are short elementwise loops over several pointers, which the compiler does not vectorize on its own
+// (it cannot rule out aliasing); these spell out 4-wide steps, the width every x86-64 CPU has.
+
+/// Calls body(j) for j = 0, 4, 8, … < count, where count is a multiple of 4 (line lengths and row slots are).
+@inline(__always)
+private func forEachQuad(_ count: Int, _ body: (Int) -> Void) {
+    var j = 0
+    while j < count {
+        body(j)
+        j += 4
+    }
+}
+
+/// Calls quad(j) for j = 0, 4, 8, … while j + 4 ≤ count, then one(j) for each element left: for rows of the
+/// caller's tensors, which end exactly at count.
+@inline(__always)
+private func forEachQuadThenOne(_ count: Int, _ quad: (Int) -> Void, _ one: (Int) -> Void) {
+    var j = 0
+    while j + 4 <= count {
+        quad(j)
+        j += 4
+    }
+    while j < count {
+        one(j)
+        j += 1
+    }
+}
+
+@inline(__always)
+private func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) }
+
+@inline(__always)
+private func load4(_ p: UnsafeMutablePointer<Float>) -> SIMD4<Float> { load4(UnsafePointer(p)) }
+
+@inline(__always)
+private func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+}
+
+/// even[i] = row[2i], odd[i] = row[2i + 1] for i in 0..<count, zero where 2i (2i + 1) ≥ width.
+@inline(__always)
+private func deinterleave(_ row: UnsafePointer<Float>, _ width: Int, even: UnsafeMutablePointer<Float>,
+                          odd: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 4 <= count && 2 * i + 8 <= width {
+        let v = UnsafeRawPointer(row + 2 * i).loadUnaligned(as: SIMD8<Float>.self)
+        store4(v.evenHalf, even + i)
+        store4(v.oddHalf, odd + i)
+        i += 4
+    }
+    while i < count {
+        even[i] = 2 * i < width ? row[2 * i] : 0
+        odd[i] = 2 * i + 1 < width ? row[2 * i + 1] : 0
+        i += 1
+    }
+}
+
+/// row[2i] = even[i], row[2i + 1] = odd[i] for the `width` elements of row.
+@inline(__always)
+private func interleave(even: UnsafePointer<Float>, odd: UnsafePointer<Float>, _ width: Int,
+                        into row: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while 2 * i + 8 <= width {
+        let e = load4(even + i), o = load4(odd + i)
+        let v = SIMD8<Float>(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3])
+        UnsafeMutableRawPointer(row + 2 * i).storeBytes(of: v, as: SIMD8<Float>.self)
+        i += 4
+    }
+    while 2 * i < width {
+        row[2 * i] = even[i]
+        if 2 * i + 1 < width { row[2 * i + 1] = odd[i] }
+        i += 1
+    }
+}
+
+extension Conv3d {
+    /// Whether an input of shape [N, in, D, H, W] goes through the Winograd path.
+    public func takesWinograd(inputShape: [Int]) -> Bool { winogradPlan(for: inputShape) != nil }
+
+    /// The Winograd plan for input shape `s` when this conv takes that path (see `algorithm`), else nil.
+    func winogradPlan(for s: [Int]) -> WinogradPlan? {
+        guard algorithm != .gemm,
+              let plan = WinogradPlan(kernel: kernel, stride: stride, padding: padding, inputShape: s)
+        else { return nil }
+        if algorithm == .winograd { return plan }
+        // Automatic: a 3-channel input (a first conv) gives the transforms too little GEMM work to pay for.
+        return inChannels >= 16 && outChannels >= 16 ? plan : nil
+    }
+
+    /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within
+    /// `columnBudget` together, and there are at least as many chunks as threads when the batch allows.
+    private func winogradRowsPerChunk(_ plan: WinogradPlan, totalRows: Int, threads: Int) -> Int {
+        let perRow = 2 * plan.positions * max(inChannels, outChannels) * plan.rowSlots
+        let byBudget = max(1, columnBudget / perRow)
+        return max(1, min(byBudget, (totalRows + threads - 1) / threads))
+    }
+
+    /// Runs `body(rows, worker)` for the chunks of tile rows 0..<totalRows: worker w takes chunks w, w + W, … (a
+    /// fixed assignment, so sums do not depend on timing), each with OpenBLAS single-threaded.
+    private func forEachChunk(totalRows: Int, rowsPerChunk: Int, workers: Int, _ body: (Range<Int>, Int) -> Void) {
+        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk
+        func run(_ w: Int) {
+            for k in Swift.stride(from: w, to: chunks, by: workers) {
+                body((k * rowsPerChunk)..<min(totalRows, (k + 1) * rowsPerChunk), w)
+            }
+        }
+        if workers <= 1 { run(0); return }
+        BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: workers) { run($0) } }
+    }
+
+    /// Forward through the Winograd path: x [N, in, D, H, W] → y [N, out, D, H, W] (overwritten; no bias).
+    func winogradForward(_ x: Tensor, _ y: Tensor, _ plan: WinogradPlan) {
+        let p = plan.positions, cin = inChannels, cout = outChannels
+        let totalRows = x.shape[0] * plan.rowsPerClip, threads = BLAS.threads
+        let rowsPerChunk = winogradRowsPerChunk(plan, totalRows: totalRows, threads: threads)
+        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk, workers = min(chunks, threads)
+        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.rowSlots
+        let u = scratch.pointer(2 * workers, count: p * cout * cin)
+        plan.transformWeights(store.values(weight), out: cout, in: cin, into: u)
+        for wk in 0..<workers {
+            _ = scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
+            _ = scratch.pointer(2 * wk + 1, count: bufCount)
+        }
+        let xp = UnsafePointer(x.data), yp = y.data
+        forEachChunk(totalRows: totalRows, rowsPerChunk: rowsPerChunk, workers: workers) { rows, wk in
+            let v = self.scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
+            let m = self.scratch.pointer(2 * wk + 1, count: bufCount), line = v + bufCount
+            let tc = rows.count * plan.rowSlots
+            plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
+            for xi in 0..<p {
+                // M[ξ] [out, T] = U[ξ] [out, in] · V[ξ] [in, T]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tc), Int32(cin),
+                            1, u + xi * cout * cin, Int32(cin), v + xi * cin * tc, Int32(tc),
+                            0, m + xi * cout * tc, Int32(tc))
+            }
+            plan.gather(m, channels: cout, rows: rows, into: yp, line: line)
+        }
+    }
+
+    /// Backward through the Winograd path: dY [N, out, D, H, W] → writes dX [N, in, D, H, W] when given, and adds
+    /// this batch's weight gradient into dW when `weightGrad`.
+    func winogradBackward(_ x: Tensor, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool, _ plan: WinogradPlan) {
+        let p = plan.positions, cin = inChannels, cout = outChannels, plane = cout * cin
+        let totalRows = x.shape[0] * plan.rowsPerClip, threads = BLAS.threads
+        let rowsPerChunk = winogradRowsPerChunk(plan, totalRows: totalRows, threads: threads)
+        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk, workers = min(chunks, threads)
+        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.rowSlots
+        // U is recomputed rather than kept from forward: the model's convs share this scratch.
+        let u = scratch.pointer(2 * workers, count: p * plane)
+        if dx != nil { plan.transformWeights(store.values(weight), out: cout, in: cin, into: u) }
+        for wk in 0..<workers {
+            _ = scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
+            _ = scratch.pointer(2 * wk + 1, count: bufCount)
+            if weightGrad { scratch.pointer(2 * workers + 1 + wk, count: p * plane).update(repeating: 0, count: p * plane) }
+        }
+        let xp = UnsafePointer(x.data), dyp = UnsafePointer(dY.data)
+        forEachChunk(totalRows: totalRows, rowsPerChunk: rowsPerChunk, workers: workers) { rows, wk in
+            let a = self.scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
+            let b = self.scratch.pointer(2 * wk + 1, count: bufCount), line = a + bufCount
+            let tc = rows.count * plan.rowSlots
+            if weightGrad {
+                let du = self.scratch.pointer(2 * workers + 1 + wk, count: p * plane)
+                // The input's transform is recomputed here rather than kept from forward (P/2^a times x's size).
+                plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: a, line: line)
+                plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
+                for xi in 0..<p {
+                    // dU[ξ] [out, in] += (A·dY)[ξ] [out, T] · V[ξ] [in, T]ᵀ
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(cin), Int32(tc),
+                                1, b + xi * cout * tc, Int32(tc), a + xi * cin * tc, Int32(tc),
+                                1, du + xi * plane, Int32(cin))
+                }
+            }
+            if let dx {
+                plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: a, line: line)
+                for xi in 0..<p {
+                    // M[ξ] [in, T] = U[flip ξ]ᵀ [in, out] · V_dY[ξ] [out, T]
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cin), Int32(tc), Int32(cout),
+                                1, u + plan.flipped[xi] * plane, Int32(cin), a + xi * cout * tc, Int32(tc),
+                                0, b + xi * cin * tc, Int32(tc))
+                }
+                plan.gather(b, channels: cin, rows: rows, into: dx.data, line: line)
+            }
+        }
+        if weightGrad {
+            // Worker partial sums are added in worker order, so the result does not depend on timing.
+            let du0 = scratch.pointer(2 * workers + 1, count: p * plane)
+            for wk in 1..<max(1, workers) {
+                let src = scratch.pointer(2 * workers + 1 + wk, count: p * plane)
+                parallelFor(p * cout) { r in
+                    let d = du0 + r * cin, s = src + r * cin
+                    for j in 0..<cin { d[j] += s[j] }
+                }
+            }
+            plan.accumulateWeightGradient(du0, out: cout, in: cin, into: store.gradient(weight))
+        }
+    }
+}
