@@ -471,8 +471,10 @@ extension Conv3d {
               let plan = WinogradPlan(kernel: kernel, stride: stride, padding: padding, inputShape: s)
         else { return nil }
         if algorithm == .winograd { return plan }
-        // Automatic: a 3-channel input (a first conv) gives the transforms too little GEMM work to pay for.
-        return inChannels >= 16 && outChannels >= 16 ? plan : nil
+        // Automatic, from per-layer timings of both paths (README, Performance): a first conv's 3 input channels give
+        // the transforms too little GEMM work to pay for; at 7×7 frames (r2plus1d_18's layer4) the tiles waste 31%,
+        // there are few of them per batch, and transforming the large weights every step costs more than it saves.
+        return inChannels >= 16 && outChannels >= 16 && plan.dims[1] >= 8 && plan.dims[2] >= 8 ? plan : nil
     }
 
     /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within
