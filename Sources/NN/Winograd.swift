@@ -15,8 +15,7 @@
 //   on every 3-tap axis.
 //   dW = Gᵀ·(Σ over tiles of (A·dY_tile) ⊙ (Bᵀ·x_tile))·G per (out, in): per point a GEMM over the tiles.
 // Transformed chunks are laid out [P, C, T] (point, channel, tile) so that every GEMM reads contiguous rows; tiles run
-// over (clip, tile-depth, tile-row) "tile rows" of `tilesPerRow` tiles each, which take `rowSlots` (a multiple of 4)
-// slots of T; the slots past the last tile hold zeros, so they add nothing to dW and their outputs are dropped.
+// over (clip, tile-depth, tile-row) "tile rows" of `tilesPerRow` tiles each.
 import COpenBLAS
 import Dispatch
 
@@ -67,10 +66,10 @@ struct WinogradPlan {
     var rowsPerClip: Int { tiles[0] * tiles[1] }
     var tilesPerRow: Int { tiles[2] }
     /// Slots of T a tile row takes: tilesPerRow rounded up to 4, so that the 4-wide loops never cross rows.
-    var rowSlots: Int { (tiles[2] + 3) / 4 * 4 }
-    /// Floats in one line of the per-row work buffer: even and odd halves of rowSlots + 1 each on a 3-tap W axis
-    /// (rounded up to 4), else rowSlots.
-    var lineLength: Int { threeTap[2] ? 2 * rowSlots + 4 : rowSlots }
+    var lineSlots: Int { (tiles[2] + 3) / 4 * 4 }
+    /// Floats in one line of the per-row work buffer: even and odd halves of lineSlots + 1 each on a 3-tap W axis
+    /// (rounded up to 4), else lineSlots. Lines are padded so that 4-wide loops over whole lines stay inside.
+    var lineLength: Int { threeTap[2] ? 2 * lineSlots + 4 : lineSlots }
     /// Floats of the per-worker line buffer `scatter` and `gather` take: 16 lines and a row of zeros.
     var lineBufferCount: Int { 17 * lineLength }
 
@@ -150,16 +149,16 @@ struct WinogradPlan {
     /// output-gradient tile (2 values from 2t, transformed by A, zero past the edge: those outputs were cropped).
     enum Patch { case input, outputGradient }
 
-    /// Transforms tile rows `rows` of a batch src [N, C, D, H, W] into dst [P, C, T] (T = rows.count · rowSlots).
+    /// Transforms tile rows `rows` of a batch src [N, C, D, H, W] into dst [P, C, T] (T = rows.count · tilesPerRow).
     /// `line` is a scratch of `lineBufferCount` floats.
     ///
     /// The patch rows of a tile row go through a buffer of 16 lines, (depth a, height b) → line a·4 + b. On a 3-tap
-    /// W axis a line holds the row split into its even and odd elements (halves of rowSlots + 1), so that the
+    /// W axis a line holds the row split into its even and odd elements (halves of lineSlots + 1), so that the
     /// per-tile transform reads unit-stride and vectorizes; Bᵀ/A along D and H are elementwise over whole lines.
     func scatter(_ src: UnsafePointer<Float>, channels: Int, rows: Range<Int>, patch: Patch,
                  into dst: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
         let (d, h, w) = (dims[0], dims[1], dims[2])
-        let slots = rowSlots, tcount = rows.count * slots, cstride = channels * tcount
+        let tw = tiles[2], slots = lineSlots, tcount = rows.count * tw, cstride = channels * tcount
         let input = patch == .input
         // Values per axis in a patch, and the offset of tile t's first one: 2t − 1 (input) or 2t (gradient).
         let span = threeTap.map { $0 ? (input ? 4 : 2) : 1 }
@@ -179,7 +178,7 @@ struct WinogradPlan {
                     let z = z0 + a, y = y0 + b
                     return z >= 0 && z < d && y >= 0 && y < h ? plane + (z * h + y) * w : UnsafePointer(zeros)
                 }
-                let o = dst + c * tcount + (r - rows.lowerBound) * slots
+                let o = dst + c * tcount + (r - rows.lowerBound) * tw
                 if !threeTap[1] && !threeTap[2] {
                     // 3×1×1: a tile row is a plain row of W tiles, transformed from the source rows straight into dst.
                     let o1 = o + cstride, o2 = o1 + cstride, o3 = o2 + cstride
@@ -215,7 +214,6 @@ struct WinogradPlan {
                             o3[j] = -g1
                         })
                     }
-                    for k in [o, o1, o2, o3] { (k + w).update(repeating: 0, count: slots - w) }
                     continue
                 }
                 for a in 0..<span[0] { for b in 0..<span[1] {
@@ -246,27 +244,40 @@ struct WinogradPlan {
                     let l = UnsafePointer(lineAt(a, b))
                     let o0 = o + ((a * points[1] + b) * points[2]) * cstride
                     if !threeTap[2] {
-                        o0.update(from: l, count: slots)
+                        o0.update(from: l, count: tw)
                         continue
                     }
+                    // Rows of dst end at tilesPerRow: 4-wide steps while they fit, then one tile at a time.
                     let o1 = o0 + cstride, o2 = o1 + cstride, o3 = o2 + cstride
                     let e = l, od = l + half
                     if input {
-                        forEachQuad(slots) { j in
+                        forEachQuadThenOne(tw, { j in
                             let e0 = load4(e + j), e1 = load4(e + j + 1), d0 = load4(od + j), d1 = load4(od + j + 1)
                             store4(e0 - e1, o0 + j)
                             store4(d0 + e1, o1 + j)
                             store4(e1 - d0, o2 + j)
                             store4(d0 - d1, o3 + j)
-                        }
+                        }, { j in
+                            let e0 = e[j], e1 = e[j + 1], d0 = od[j], d1 = od[j + 1]
+                            o0[j] = e0 - e1
+                            o1[j] = d0 + e1
+                            o2[j] = e1 - d0
+                            o3[j] = d0 - d1
+                        })
                     } else {
-                        forEachQuad(slots) { j in
+                        forEachQuadThenOne(tw, { j in
                             let e0 = load4(e + j), d0 = load4(od + j)
                             store4(e0, o0 + j)
                             store4(e0 + d0, o1 + j)
                             store4(e0 - d0, o2 + j)
                             store4(-d0, o3 + j)
-                        }
+                        }, { j in
+                            let e0 = e[j], d0 = od[j]
+                            o0[j] = e0
+                            o1[j] = e0 + d0
+                            o2[j] = e0 - d0
+                            o3[j] = -d0
+                        })
                     }
                 } }
             }
@@ -303,7 +314,7 @@ struct WinogradPlan {
     func gather(_ m: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>,
                 line: UnsafeMutablePointer<Float>) {
         let (d, h, w) = (dims[0], dims[1], dims[2])
-        let slots = rowSlots, tcount = rows.count * slots, cstride = channels * tcount
+        let tw = tiles[2], slots = lineSlots, tcount = rows.count * tw, cstride = channels * tcount
         let len = lineLength, half = slots + 1
         @inline(__always) func lineAt(_ a: Int, _ b: Int) -> UnsafeMutablePointer<Float> { line + (a * 4 + b) * len }
         let outD = threeTap[0] ? 2 : 1, outH = threeTap[1] ? 2 : 1
@@ -313,7 +324,7 @@ struct WinogradPlan {
                 let td = rr / tiles[1], th = rr % tiles[1]
                 let z0 = threeTap[0] ? 2 * td : td, y0 = threeTap[1] ? 2 * th : th
                 let plane = dst + (clip * channels + c) * d * h * w
-                let src = m + c * tcount + (r - rows.lowerBound) * slots
+                let src = m + c * tcount + (r - rows.lowerBound) * tw
                 if !threeTap[1] && !threeTap[2] {
                     // 3×1×1: straight from the 4 transformed rows to the 2 output rows.
                     let m0 = src, m1 = m0 + cstride, m2 = m1 + cstride, m3 = m2 + cstride
@@ -340,18 +351,21 @@ struct WinogradPlan {
                     let l = lineAt(a, b)
                     let m0 = src + ((a * points[1] + b) * points[2]) * cstride
                     if !threeTap[2] {
-                        l.update(from: m0, count: slots)
+                        l.update(from: m0, count: tw)
                         continue
                     }
+                    // Rows of m end at tilesPerRow; the line's lanes past it are left as they are and never written out.
                     let m1 = m0 + cstride, m2 = m1 + cstride, m3 = m2 + cstride
                     let e = l, od = l + half
-                    forEachQuad(slots) { j in
+                    forEachQuadThenOne(tw, { j in
                         let v1 = load4(m1 + j), v2 = load4(m2 + j)
                         store4(load4(m0 + j) + v1 + v2, e + j)
                         store4(v1 - v2 - load4(m3 + j), od + j)
-                    }
-                    e[slots] = 0
-                    od[slots] = 0
+                    }, { j in
+                        let v1 = m1[j], v2 = m2[j]
+                        e[j] = m0[j] + v1 + v2
+                        od[j] = v1 - v2 - m3[j]
+                    })
                 } }
                 if threeTap[1] {
                     for a in 0..<points[0] { Self.reduceLines(lineAt(a, 0), len, len) }
@@ -389,7 +403,7 @@ struct WinogradPlan {
 // The transforms are short elementwise loops over several pointers, which the compiler does not vectorize on its own
 // (it cannot rule out aliasing); these spell out 4-wide steps, the width every x86-64 CPU has.
 
-/// Calls body(j) for j = 0, 4, 8, … < count, where count is a multiple of 4 (line lengths and row slots are).
+/// Calls body(j) for j = 0, 4, 8, … < count, where count is a multiple of 4 (line lengths are).
 @inline(__always)
 private func forEachQuad(_ count: Int, _ body: (Int) -> Void) {
     var j = 0
@@ -472,15 +486,17 @@ extension Conv3d {
         else { return nil }
         if algorithm == .winograd { return plan }
         // Automatic, from per-layer timings of both paths (README, Performance): a first conv's 3 input channels give
-        // the transforms too little GEMM work to pay for; at 7×7 frames (r2plus1d_18's layer4) the tiles waste 31%,
-        // there are few of them per batch, and transforming the large weights every step costs more than it saves.
-        return inChannels >= 16 && outChannels >= 16 && plan.dims[1] >= 8 && plan.dims[2] >= 8 ? plan : nil
+        // the transforms too little GEMM work to pay for, and with fewer than 512 tiles in the batch (r2plus1d_18's
+        // layer4 at 8 clips: 256 and 392) transforming the large weights every step costs more than it saves, while
+        // C3D's conv5 at 4 clips (512 tiles) is 1.5× faster with Winograd.
+        let tiles = s[0] * plan.rowsPerClip * plan.tilesPerRow
+        return inChannels >= 16 && outChannels >= 16 && tiles >= 512 ? plan : nil
     }
 
     /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within
     /// `columnBudget` together, and there are at least as many chunks as threads when the batch allows.
     private func winogradRowsPerChunk(_ plan: WinogradPlan, totalRows: Int, threads: Int) -> Int {
-        let perRow = 2 * plan.positions * max(inChannels, outChannels) * plan.rowSlots
+        let perRow = 2 * plan.positions * max(inChannels, outChannels) * plan.tilesPerRow
         let byBudget = max(1, columnBudget / perRow)
         return max(1, min(byBudget, (totalRows + threads - 1) / threads))
     }
@@ -504,7 +520,7 @@ extension Conv3d {
         let totalRows = x.shape[0] * plan.rowsPerClip, threads = BLAS.threads
         let rowsPerChunk = winogradRowsPerChunk(plan, totalRows: totalRows, threads: threads)
         let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk, workers = min(chunks, threads)
-        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.rowSlots
+        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.tilesPerRow
         let u = scratch.pointer(2 * workers, count: p * cout * cin)
         plan.transformWeights(store.values(weight), out: cout, in: cin, into: u)
         for wk in 0..<workers {
@@ -515,7 +531,7 @@ extension Conv3d {
         forEachChunk(totalRows: totalRows, rowsPerChunk: rowsPerChunk, workers: workers) { rows, wk in
             let v = self.scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
             let m = self.scratch.pointer(2 * wk + 1, count: bufCount), line = v + bufCount
-            let tc = rows.count * plan.rowSlots
+            let tc = rows.count * plan.tilesPerRow
             plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
             for xi in 0..<p {
                 // M[ξ] [out, T] = U[ξ] [out, in] · V[ξ] [in, T]
@@ -534,7 +550,7 @@ extension Conv3d {
         let totalRows = x.shape[0] * plan.rowsPerClip, threads = BLAS.threads
         let rowsPerChunk = winogradRowsPerChunk(plan, totalRows: totalRows, threads: threads)
         let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk, workers = min(chunks, threads)
-        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.rowSlots
+        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.tilesPerRow
         // U is recomputed rather than kept from forward: the model's convs share this scratch.
         let u = scratch.pointer(2 * workers, count: p * plane)
         if dx != nil { plan.transformWeights(store.values(weight), out: cout, in: cin, into: u) }
@@ -547,7 +563,7 @@ extension Conv3d {
         forEachChunk(totalRows: totalRows, rowsPerChunk: rowsPerChunk, workers: workers) { rows, wk in
             let a = self.scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
             let b = self.scratch.pointer(2 * wk + 1, count: bufCount), line = a + bufCount
-            let tc = rows.count * plan.rowSlots
+            let tc = rows.count * plan.tilesPerRow
             if weightGrad {
                 let du = self.scratch.pointer(2 * workers + 1 + wk, count: p * plane)
                 // The input's transform is recomputed here rather than kept from forward (P/2^a times x's size).
