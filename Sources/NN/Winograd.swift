@@ -486,11 +486,11 @@ extension Conv3d {
         else { return nil }
         if algorithm == .winograd { return plan }
         // Automatic, from per-layer timings of both paths (README, Performance): a first conv's 3 input channels give
-        // the transforms too little GEMM work to pay for, and with fewer than 512 tiles in the batch (r2plus1d_18's
-        // layer4 at 8 clips: 256 and 392) transforming the large weights every step costs more than it saves, while
-        // C3D's conv5 at 4 clips (512 tiles) is 1.5× faster with Winograd.
-        let tiles = s[0] * plan.rowsPerClip * plan.tilesPerRow
-        return inChannels >= 16 && outChannels >= 16 && tiles >= 512 ? plan : nil
+        // the transforms too little GEMM work to pay for, and with fewer than 64 tiles per clip (r2plus1d_18's layer4
+        // at 16 frames: 32 and 49) transforming the large weights every step costs more than it saves, while C3D's
+        // conv5 (128 tiles per clip) is 1.5× faster with Winograd. The rule looks at one clip, not the batch, so
+        // that every rank count and batch size computes with the same algorithms (and the same rounding).
+        return inChannels >= 16 && outChannels >= 16 && plan.rowsPerClip * plan.tilesPerRow >= 64 ? plan : nil
     }
 
     /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within
