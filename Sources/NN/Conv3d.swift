@@ -36,6 +36,9 @@ public final class Conv3d: ParametricLayer {
     /// Floats of vol2col columns per chunk (4 Mi floats = 16 MiB, half this machine's 32 MiB L3); tests lower it to
     /// exercise chunking on small inputs.
     public var columnBudget = 4 << 20
+    /// Floats of transformed tiles per Winograd chunk and worker (input and output transforms together), unless a
+    /// chunk would then hold fewer than 256 tiles (see `winogradRowsPerChunk`). Tests lower it to exercise chunking.
+    public var winogradBudget = 4 << 20
 
     /// Registers `name.weight` [out, in, kD, kH, kW] and, when `bias`, `name.bias` [out] in `store`.
     public init(store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernel: [Int],

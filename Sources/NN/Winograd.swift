@@ -76,23 +76,31 @@ struct WinogradPlan {
     // MARK: Weights
 
     /// U[ξ, o, i] = (G ⊗ G ⊗ G)·w[o, i] on the 3-tap axes: w [out, in, kD, kH, kW] → u [P, out, in].
+    /// Four input channels at a time, one per SIMD lane, so that the stores into u are contiguous.
     func transformWeights(_ w: UnsafePointer<Float>, out: Int, in inputs: Int, into u: UnsafeMutablePointer<Float>) {
-        let k = threeTap.map { $0 ? 3 : 1 }, kvol = k[0] * k[1] * k[2], plane = out * inputs
+        let (kd, kh, kw) = (threeTap[0] ? 3 : 1, threeTap[1] ? 3 : 1, threeTap[2] ? 3 : 1)
+        let (nd, nh, nw) = (points[0], points[1], points[2])
+        let kvol = kd * kh * kw, plane = out * inputs
+        let tapD = threeTap[0], tapH = threeTap[1], tapW = threeTap[2]
         parallelFor(out) { o in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { tmp in
+            withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 64) { tmp in
+                // t is a 4×4×4 block indexed d·16 + h·4 + w; the kernel fills its low corner.
                 let t = tmp.baseAddress!
-                for i in 0..<inputs {
-                    let g = w + (o * inputs + i) * kvol
-                    // t is a 4×4×4 block indexed d·16 + h·4 + w; the kernel fills its low corner.
-                    for a in 0..<k[0] { for b in 0..<k[1] { for c in 0..<k[2] {
-                        t[a * 16 + b * 4 + c] = g[(a * k[1] + b) * k[2] + c]
+                for i0 in Swift.stride(from: 0, to: inputs, by: 4) {
+                    let lanes = min(4, inputs - i0), g = w + (o * inputs + i0) * kvol
+                    for a in 0..<kd { for b in 0..<kh { for c in 0..<kw {
+                        let tap = (a * kh + b) * kw + c
+                        var v = SIMD4<Float>(repeating: 0)
+                        for l in 0..<lanes { v[l] = g[l * kvol + tap] }
+                        t[a * 16 + b * 4 + c] = v
                     } } }
-                    if threeTap[2] { for a in 0..<k[0] { for b in 0..<k[1] { Self.expand(t + a * 16 + b * 4, 1) } } }
-                    if threeTap[1] { for a in 0..<k[0] { for c in 0..<points[2] { Self.expand(t + a * 16 + c, 4) } } }
-                    if threeTap[0] { for b in 0..<points[1] { for c in 0..<points[2] { Self.expand(t + b * 4 + c, 16) } } }
+                    if tapW { for a in 0..<kd { for b in 0..<kh { Self.expand(t + a * 16 + b * 4, 1) } } }
+                    if tapH { for a in 0..<kd { for c in 0..<nw { Self.expand(t + a * 16 + c, 4) } } }
+                    if tapD { for b in 0..<nh { for c in 0..<nw { Self.expand(t + b * 4 + c, 16) } } }
                     var xi = 0
-                    for a in 0..<points[0] { for b in 0..<points[1] { for c in 0..<points[2] {
-                        u[xi * plane + o * inputs + i] = t[a * 16 + b * 4 + c]
+                    for a in 0..<nd { for b in 0..<nh { for c in 0..<nw {
+                        let v = t[a * 16 + b * 4 + c], dst = u + xi * plane + o * inputs + i0
+                        if lanes == 4 { store4(v, dst) } else { for l in 0..<lanes { dst[l] = v[l] } }
                         xi += 1
                     } } }
                 }
@@ -100,43 +108,52 @@ struct WinogradPlan {
         }
     }
 
-    /// dW[o, i] += (Gᵀ ⊗ Gᵀ ⊗ Gᵀ)·dU[·, o, i]: du [P, out, in] → adds into dW [out, in, kD, kH, kW].
+    /// dW[o, i] += (Gᵀ ⊗ Gᵀ ⊗ Gᵀ)·dU[·, o, i]: du [P, out, in] → adds into dW [out, in, kD, kH, kW]. Four input
+    /// channels at a time, as `transformWeights`.
     func accumulateWeightGradient(_ du: UnsafePointer<Float>, out: Int, in inputs: Int,
                                   into dW: UnsafeMutablePointer<Float>) {
-        let k = threeTap.map { $0 ? 3 : 1 }, kvol = k[0] * k[1] * k[2], plane = out * inputs
+        let (kd, kh, kw) = (threeTap[0] ? 3 : 1, threeTap[1] ? 3 : 1, threeTap[2] ? 3 : 1)
+        let (nd, nh, nw) = (points[0], points[1], points[2])
+        let kvol = kd * kh * kw, plane = out * inputs
+        let tapD = threeTap[0], tapH = threeTap[1], tapW = threeTap[2]
         parallelFor(out) { o in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { tmp in
+            withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 64) { tmp in
                 let t = tmp.baseAddress!
-                for i in 0..<inputs {
+                for i0 in Swift.stride(from: 0, to: inputs, by: 4) {
+                    let lanes = min(4, inputs - i0)
                     var xi = 0
-                    for a in 0..<points[0] { for b in 0..<points[1] { for c in 0..<points[2] {
-                        t[a * 16 + b * 4 + c] = du[xi * plane + o * inputs + i]
+                    for a in 0..<nd { for b in 0..<nh { for c in 0..<nw {
+                        let src = du + xi * plane + o * inputs + i0
+                        var v = SIMD4<Float>(repeating: 0)
+                        if lanes == 4 { v = load4(src) } else { for l in 0..<lanes { v[l] = src[l] } }
+                        t[a * 16 + b * 4 + c] = v
                         xi += 1
                     } } }
-                    if threeTap[0] { for b in 0..<points[1] { for c in 0..<points[2] { Self.contract(t + b * 4 + c, 16) } } }
-                    if threeTap[1] { for a in 0..<k[0] { for c in 0..<points[2] { Self.contract(t + a * 16 + c, 4) } } }
-                    if threeTap[2] { for a in 0..<k[0] { for b in 0..<k[1] { Self.contract(t + a * 16 + b * 4, 1) } } }
-                    let g = dW + (o * inputs + i) * kvol
-                    for a in 0..<k[0] { for b in 0..<k[1] { for c in 0..<k[2] {
-                        g[(a * k[1] + b) * k[2] + c] += t[a * 16 + b * 4 + c]
+                    if tapD { for b in 0..<nh { for c in 0..<nw { Self.contract(t + b * 4 + c, 16) } } }
+                    if tapH { for a in 0..<kd { for c in 0..<nw { Self.contract(t + a * 16 + c, 4) } } }
+                    if tapW { for a in 0..<kd { for b in 0..<kh { Self.contract(t + a * 16 + b * 4, 1) } } }
+                    let g = dW + (o * inputs + i0) * kvol
+                    for a in 0..<kd { for b in 0..<kh { for c in 0..<kw {
+                        let tap = (a * kh + b) * kw + c, v = t[a * 16 + b * 4 + c]
+                        for l in 0..<lanes { g[l * kvol + tap] += v[l] }
                     } } }
                 }
             }
         }
     }
 
-    /// G on 3 taps at s[0], s[s], s[2s] → 4 points at s[0…3s].
+    /// G on 3 taps at p[0], p[s], p[2s] → 4 points at p[0…3s].
     @inline(__always)
-    private static func expand(_ p: UnsafeMutablePointer<Float>, _ s: Int) {
+    private static func expand(_ p: UnsafeMutablePointer<SIMD4<Float>>, _ s: Int) {
         let g0 = p[0], g1 = p[s], g2 = p[2 * s]
         p[s] = 0.5 * (g0 + g1 + g2)
         p[2 * s] = 0.5 * (g0 - g1 + g2)
         p[3 * s] = g2
     }
 
-    /// Gᵀ on 4 points at s[0…3s] → 3 taps at s[0], s[s], s[2s].
+    /// Gᵀ on 4 points at p[0…3s] → 3 taps at p[0], p[s], p[2s].
     @inline(__always)
-    private static func contract(_ p: UnsafeMutablePointer<Float>, _ s: Int) {
+    private static func contract(_ p: UnsafeMutablePointer<SIMD4<Float>>, _ s: Int) {
         let u0 = p[0], u1 = p[s], u2 = p[2 * s], u3 = p[3 * s]
         p[0] = u0 + 0.5 * (u1 + u2)
         p[s] = 0.5 * (u1 - u2)
@@ -493,12 +510,15 @@ extension Conv3d {
         return inChannels >= 16 && outChannels >= 16 && plan.rowsPerClip * plan.tilesPerRow >= 64 ? plan : nil
     }
 
-    /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within
-    /// `columnBudget` together, and there are at least as many chunks as threads when the batch allows.
+    /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within `winogradBudget`
+    /// together, but a chunk holds at least 256 tiles (each chunk's GEMMs re-read all transformed weights, 1 MiB per
+    /// point at 512 channels: C3D 4 × 16 × 112 trained at 0.48 clips/s with chunks of 63 tiles at conv4b and
+    /// 0.50–0.56 with 256), and there are at least as many chunks as threads when the batch allows.
     private func winogradRowsPerChunk(_ plan: WinogradPlan, totalRows: Int, threads: Int) -> Int {
         let perRow = 2 * plan.positions * max(inChannels, outChannels) * plan.tilesPerRow
-        let byBudget = max(1, columnBudget / perRow)
-        return max(1, min(byBudget, (totalRows + threads - 1) / threads))
+        let byBudget = winogradBudget / perRow
+        let byTiles = winogradBudget > 1 ? (256 + plan.tilesPerRow - 1) / plan.tilesPerRow : 1
+        return max(1, min(max(byBudget, byTiles), (totalRows + threads - 1) / threads))
     }
 
     /// Runs `body(rows, worker)` for the chunks of tile rows 0..<totalRows: worker w takes chunks w, w + W, … (a

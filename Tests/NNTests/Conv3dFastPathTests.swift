@@ -49,7 +49,7 @@ final class Conv3dFastPathTests: XCTestCase {
                               stride: c.stride, padding: c.padding, bias: c.bias)
             store.seal()
             conv.algorithm = algorithm
-            if let columnBudget { conv.columnBudget = columnBudget }
+            if let columnBudget { conv.columnBudget = columnBudget; conv.winogradBudget = columnBudget }
             if conv.takesWinograd(inputShape: c.input) { winogradCases += 1 }
             fillRandom(store.parameters.pointer, store.parameterCount, seed: UInt64(k), scale: 0.5)
             let x = randomTensor(c.input, seed: UInt64(100 + k))

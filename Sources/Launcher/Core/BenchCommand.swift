@@ -32,6 +32,9 @@ public struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("column-budget"),
             help: "Floats of vol2col columns per chunk in every conv (default: the layer's own, 4Mi).")
     var columnBudget: Int?
+    @Option(name: .customLong("winograd-budget"),
+            help: "Floats of transformed tiles per Winograd chunk and thread in every conv (default: the layer's own, 4Mi).")
+    var winogradBudget: Int?
     @Option(help: "Convolution algorithm: auto (Winograd where it applies and pays, else vol2col + sgemm), gemm, winograd.")
     var conv: String = "auto"
     @Flag(help: "Also print the time spent in each top-level stage of one train step.")
@@ -58,6 +61,7 @@ public struct BenchCommand: ParsableCommand {
                 let algorithm: ConvAlgorithm = conv == "gemm" ? .gemm : conv == "winograd" ? .winograd : .automatic
                 for c in staged.convolutions {
                     if let columnBudget { c.columnBudget = columnBudget }
+                    if let winogradBudget { c.winogradBudget = winogradBudget }
                     c.algorithm = algorithm
                 }
             }
