@@ -511,13 +511,15 @@ extension Conv3d {
     }
 
     /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within `winogradBudget`
-    /// together, but a chunk holds at least 256 tiles (each chunk's GEMMs re-read all transformed weights, 1 MiB per
-    /// point at 512 channels: C3D 4 × 16 × 112 trained at 0.48 clips/s with chunks of 63 tiles at conv4b and
-    /// 0.50–0.56 with 256), and there are at least as many chunks as threads when the batch allows.
+    /// together, but where the transformed weights reach 32 MiB (C3D's conv4a and later) a chunk holds at least 256
+    /// tiles: each chunk's GEMMs re-read all of them, and C3D 4 × 16 × 112 trained at 0.48 clips/s with chunks of 63
+    /// tiles at conv4b and 0.50–0.56 with 256 (r2plus1d_18's layers already get 224+ tiles and keep their memory).
+    /// There are at least as many chunks as threads when the batch allows.
     private func winogradRowsPerChunk(_ plan: WinogradPlan, totalRows: Int, threads: Int) -> Int {
         let perRow = 2 * plan.positions * max(inChannels, outChannels) * plan.tilesPerRow
         let byBudget = winogradBudget / perRow
-        let byTiles = winogradBudget > 1 ? (256 + plan.tilesPerRow - 1) / plan.tilesPerRow : 1
+        let large = plan.positions * inChannels * outChannels >= 8 << 20 && winogradBudget > 1
+        let byTiles = large ? (256 + plan.tilesPerRow - 1) / plan.tilesPerRow : 1
         return max(1, min(max(byBudget, byTiles), (totalRows + threads - 1) / threads))
     }
 
