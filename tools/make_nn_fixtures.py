@@ -13,10 +13,10 @@ Format of each fixture `<name>.json` + `<name>.bin`:
           "scalars": {...}, "config": {...}}.
 With `--full-width DIR` it instead writes `DIR/r2plus1d_18_full.{json,bin}`: torchvision's own r2plus1d_18 (7 classes)
 on a 1x3x4x32x32 clip, with weights (also as `r2plus1d_18_full.st`, a safetensors state dict), logits, loss and
-the gradients of a few tensors (the Swift test
+the gradients of a few tensors in training and in evaluation mode (the Swift test
 FullWidthParityTests runs this on the fly when torch is importable).
 
-Tensor names: `weights/<state-dict key>`, `input`, `logits_train`, `logits_eval`, `grad/<key>`,
+Tensor names: `weights/<state-dict key>`, `input`, `logits_train`, `logits_eval`, `grad/<key>`, `grad_eval/<key>`,
 `running_after/<key>`. It also writes `r2plus1d_18_keys.json`: the full-width torchvision state-dict keys and
 shapes.
 """
@@ -131,17 +131,24 @@ def full_width(out):
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(out, "r2plus1d_18_full.st"))
     w.add("input", x)
     model = model.double()
+    params = dict(model.named_parameters())
+    keys = ["fc.weight", "fc.bias", "layer4.1.conv2.1.weight", "layer3.0.downsample.0.weight",
+            "layer2.0.conv1.0.0.weight", "layer1.0.conv1.0.3.weight", "stem.3.weight", "stem.0.weight"]
+    # Evaluation mode first (before the train-mode forward moves the running statistics): BN is a fixed affine map,
+    # so these gradients are well conditioned, unlike train-mode BN over the 4 values per channel of layer4, which
+    # amplifies float32 rounding by orders of magnitude.
     model.eval()
-    with torch.no_grad():
-        w.add("logits_eval", model(x.double()))
+    logits_eval = model(x.double())
+    nn.CrossEntropyLoss(label_smoothing=0.1)(logits_eval, labels).backward()
+    w.add("logits_eval", logits_eval.detach())
+    for k in keys:
+        w.add("grad_eval/" + k, params[k].grad)
+    model.zero_grad()
     model.train()
     logits = model(x.double())
     loss = nn.CrossEntropyLoss(label_smoothing=0.1)(logits, labels)
     loss.backward()
     w.add("logits_train", logits)
-    params = dict(model.named_parameters())
-    keys = ["fc.weight", "fc.bias", "layer4.1.conv2.1.weight", "layer3.0.downsample.0.weight",
-            "layer2.0.conv1.0.0.weight", "layer1.0.conv1.0.3.weight", "stem.3.weight", "stem.0.weight"]
     for k in keys:
         w.add("grad/" + k, params[k].grad)
     w.save("r2plus1d_18_full", {"loss": loss.item(), "labels": labels.tolist(), "grad_keys": keys},
