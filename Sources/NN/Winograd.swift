@@ -503,9 +503,9 @@ extension Conv3d {
         else { return nil }
         if algorithm == .winograd { return plan }
         // Automatic: a first conv's 3 input channels give the transforms too little GEMM work to pay for. Below 64
-        // tiles per clip (r2plus1d_18's layer4 at 16 frames: 32 and 49) Winograd is no faster than vol2col (layer4
-        // stages 0.41 vs 0.49 s per 8-clip step in one run, 0.49 vs 0.40 in another) while its transformed weights
-        // and per-thread partial sums raise r2plus1d_18's peak memory from 5139 to 5259 MiB, above PyTorch's; C3D's
+        // tiles per clip (r2plus1d_18's layer4 at 16 frames: 32 and 49) Winograd is about as fast as vol2col (whole
+        // model 0.699 vs 0.693 clips/s in back-to-back runs) while its transformed weights and per-thread partial
+        // sums raise r2plus1d_18's peak memory from 5139 to 5259 MiB, above PyTorch's; C3D's
         // conv5 (128 tiles per clip) is 1.5× faster with it. The rule looks at one clip, not the batch, so that every
         // rank count and batch size computes with the same algorithms (and the same rounding).
         return inChannels >= 16 && outChannels >= 16 && plan.rowsPerClip * plan.tilesPerRow >= 64 ? plan : nil
