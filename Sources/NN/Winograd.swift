@@ -200,37 +200,8 @@ struct WinogradPlan {
                     // 3×1×1: a tile row is a plain row of W tiles, transformed from the source rows straight into dst.
                     let o1 = o + cstride, o2 = o1 + cstride, o3 = o2 + cstride
                     let r0 = sourceRow(0, 0), r1 = sourceRow(1, 0)
-                    // Source rows end at W: 4-wide steps while they fit, then one element at a time.
-                    if input {
-                        let r2 = sourceRow(2, 0), r3 = sourceRow(3, 0)
-                        forEachQuadThenOne(w, { j in
-                            let v0 = load4(r0 + j), v1 = load4(r1 + j), v2 = load4(r2 + j), v3 = load4(r3 + j)
-                            store4(v0 - v2, o + j)
-                            store4(v1 + v2, o1 + j)
-                            store4(v2 - v1, o2 + j)
-                            store4(v1 - v3, o3 + j)
-                        }, { j in
-                            let v0 = r0[j], v1 = r1[j], v2 = r2[j], v3 = r3[j]
-                            o[j] = v0 - v2
-                            o1[j] = v1 + v2
-                            o2[j] = v2 - v1
-                            o3[j] = v1 - v3
-                        })
-                    } else {
-                        forEachQuadThenOne(w, { j in
-                            let g0 = load4(r0 + j), g1 = load4(r1 + j)
-                            store4(g0, o + j)
-                            store4(g0 + g1, o1 + j)
-                            store4(g0 - g1, o2 + j)
-                            store4(-g1, o3 + j)
-                        }, { j in
-                            let g0 = r0[j], g1 = r1[j]
-                            o[j] = g0
-                            o1[j] = g0 + g1
-                            o2[j] = g0 - g1
-                            o3[j] = -g1
-                        })
-                    }
+                    let rows4 = input ? (r0, r1, sourceRow(2, 0), sourceRow(3, 0)) : (r0, r1, r1, r1)
+                    mapLines(input ? .inputBT : .gradientA, w, rows4, (o, o1, o2, o3))
                     continue
                 }
                 for a in 0..<span[0] { for b in 0..<span[1] {
@@ -264,38 +235,10 @@ struct WinogradPlan {
                         o0.update(from: l, count: tw)
                         continue
                     }
-                    // Rows of dst end at tilesPerRow: 4-wide steps while they fit, then one tile at a time.
+                    // Tile j reads E[j], O[j], E[j + 1], O[j + 1] (input) or E[j], O[j] (gradient).
                     let o1 = o0 + cstride, o2 = o1 + cstride, o3 = o2 + cstride
                     let e = l, od = l + half
-                    if input {
-                        forEachQuadThenOne(tw, { j in
-                            let e0 = load4(e + j), e1 = load4(e + j + 1), d0 = load4(od + j), d1 = load4(od + j + 1)
-                            store4(e0 - e1, o0 + j)
-                            store4(d0 + e1, o1 + j)
-                            store4(e1 - d0, o2 + j)
-                            store4(d0 - d1, o3 + j)
-                        }, { j in
-                            let e0 = e[j], e1 = e[j + 1], d0 = od[j], d1 = od[j + 1]
-                            o0[j] = e0 - e1
-                            o1[j] = d0 + e1
-                            o2[j] = e1 - d0
-                            o3[j] = d0 - d1
-                        })
-                    } else {
-                        forEachQuadThenOne(tw, { j in
-                            let e0 = load4(e + j), d0 = load4(od + j)
-                            store4(e0, o0 + j)
-                            store4(e0 + d0, o1 + j)
-                            store4(e0 - d0, o2 + j)
-                            store4(-d0, o3 + j)
-                        }, { j in
-                            let e0 = e[j], d0 = od[j]
-                            o0[j] = e0
-                            o1[j] = e0 + d0
-                            o2[j] = e0 - d0
-                            o3[j] = -d0
-                        })
-                    }
+                    mapLines(input ? .inputBT : .gradientA, tw, (e, od, e + 1, od + 1), (o0, o1, o2, o3))
                 } }
             }
         }
@@ -305,23 +248,9 @@ struct WinogradPlan {
     /// over `count` floats, in place.
     @inline(__always)
     private static func transformLines(_ l: UnsafeMutablePointer<Float>, _ s: Int, _ count: Int, _ input: Bool) {
-        let l0 = l, l1 = l + s, l2 = l + 2 * s, l3 = l + 3 * s
-        if input {
-            forEachQuad(count) { k in
-                let v0 = load4(l0 + k), v1 = load4(l1 + k), v2 = load4(l2 + k), v3 = load4(l3 + k)
-                store4(v0 - v2, l0 + k)
-                store4(v1 + v2, l1 + k)
-                store4(v2 - v1, l2 + k)
-                store4(v1 - v3, l3 + k)
-            }
-        } else {
-            forEachQuad(count) { k in
-                let g0 = load4(l0 + k), g1 = load4(l1 + k)
-                store4(g0 + g1, l1 + k)
-                store4(g0 - g1, l2 + k)
-                store4(-g1, l3 + k)
-            }
-        }
+        let lines = (l, l + s, l + 2 * s, l + 3 * s)
+        mapLines(input ? .inputBT : .gradientA, count, (UnsafePointer(lines.0), UnsafePointer(lines.1),
+                 UnsafePointer(lines.2), UnsafePointer(lines.3)), lines)
     }
 
     /// Aᵀ on rows `rows` of transformed outputs m [P, C, T] → writes those tiles of dst [N, C, D, H, W], dropping
@@ -346,22 +275,9 @@ struct WinogradPlan {
                     // 3×1×1: straight from the 4 transformed rows to the 2 output rows.
                     let m0 = src, m1 = m0 + cstride, m2 = m1 + cstride, m3 = m2 + cstride
                     let y = plane + (z0 * h + th) * w
-                    // Output rows end at W: 4-wide steps while they fit, then one element at a time.
-                    if z0 + 1 < d {
-                        let y1 = y + h * w
-                        forEachQuadThenOne(w, { j in
-                            let v1 = load4(m1 + j), v2 = load4(m2 + j)
-                            store4(load4(m0 + j) + v1 + v2, y + j)
-                            store4(v1 - v2 - load4(m3 + j), y1 + j)
-                        }, { j in
-                            let v1 = m1[j], v2 = m2[j]
-                            y[j] = m0[j] + v1 + v2
-                            y1[j] = v1 - v2 - m3[j]
-                        })
-                    } else {
-                        forEachQuadThenOne(w, { j in store4(load4(m0 + j) + load4(m1 + j) + load4(m2 + j), y + j) },
-                                           { j in y[j] = m0[j] + m1[j] + m2[j] })
-                    }
+                    // The second output row is dropped past an odd depth.
+                    let y1 = z0 + 1 < d ? y + h * w : nil
+                    mapLines(.outputAT, w, (m0, m1, m2, m3), (y, y1 ?? y, y, y), outputs: y1 == nil ? 1 : 2)
                     continue
                 }
                 for a in 0..<points[0] { for b in 0..<points[1] {
@@ -373,16 +289,7 @@ struct WinogradPlan {
                     }
                     // Rows of m end at tilesPerRow; the line's lanes past it are left as they are and never written out.
                     let m1 = m0 + cstride, m2 = m1 + cstride, m3 = m2 + cstride
-                    let e = l, od = l + half
-                    forEachQuadThenOne(tw, { j in
-                        let v1 = load4(m1 + j), v2 = load4(m2 + j)
-                        store4(load4(m0 + j) + v1 + v2, e + j)
-                        store4(v1 - v2 - load4(m3 + j), od + j)
-                    }, { j in
-                        let v1 = m1[j], v2 = m2[j]
-                        e[j] = m0[j] + v1 + v2
-                        od[j] = v1 - v2 - m3[j]
-                    })
+                    mapLines(.outputAT, tw, (m0, m1, m2, m3), (l, l + half, l, l), outputs: 2)
                 } }
                 if threeTap[1] {
                     for a in 0..<points[0] { Self.reduceLines(lineAt(a, 0), len, len) }
@@ -407,12 +314,9 @@ struct WinogradPlan {
     /// Aᵀ across lines l, l + s, l + 2s, l + 3s → l, l + s, elementwise over `count` floats, in place.
     @inline(__always)
     private static func reduceLines(_ l: UnsafeMutablePointer<Float>, _ s: Int, _ count: Int) {
-        let l0 = l, l1 = l + s, l2 = l + 2 * s, l3 = l + 3 * s
-        forEachQuad(count) { k in
-            let v1 = load4(l1 + k), v2 = load4(l2 + k)
-            store4(load4(l0 + k) + v1 + v2, l0 + k)
-            store4(v1 - v2 - load4(l3 + k), l1 + k)
-        }
+        let lines = (l, l + s, l + 2 * s, l + 3 * s)
+        mapLines(.outputAT, count, (UnsafePointer(lines.0), UnsafePointer(lines.1), UnsafePointer(lines.2),
+                 UnsafePointer(lines.3)), lines, outputs: 2)
     }
 }
 
@@ -420,27 +324,58 @@ struct WinogradPlan {
 // The transforms are short elementwise loops over several pointers, which the compiler does not vectorize on its own
 // (it cannot rule out aliasing); these spell out 4-wide steps, the width every x86-64 CPU has.
 
-/// Calls body(j) for j = 0, 4, 8, … < count, where count is a multiple of 4 (line lengths are).
-@inline(__always)
-private func forEachQuad(_ count: Int, _ body: (Int) -> Void) {
-    var j = 0
-    while j < count {
-        body(j)
-        j += 4
+/// A value the transforms compute on: one Float, or 4 of them in SIMD lanes.
+private protocol TransformLane {
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static prefix func - (a: Self) -> Self
+}
+extension Float: TransformLane {}
+extension SIMD4: TransformLane where Scalar == Float {}
+
+/// The three 1-D F(2,3) transforms of the tiles, each written once (see the top of this file).
+private enum TileTransform {
+    /// Bᵀ: 4 input values → 4 points.
+    case inputBT
+    /// A: 2 output-gradient values → 4 points (the last two inputs unused).
+    case gradientA
+    /// Aᵀ: 4 points → 2 outputs (the last two results unused).
+    case outputAT
+
+    @inline(__always)
+    func apply<L: TransformLane>(_ v: (L, L, L, L)) -> (L, L, L, L) {
+        switch self {
+        case .inputBT: return (v.0 - v.2, v.1 + v.2, v.2 - v.1, v.1 - v.3)
+        case .gradientA: return (v.0, v.0 + v.1, v.0 - v.1, -v.1)
+        case .outputAT: return (v.0 + v.1 + v.2, v.1 - v.2 - v.3, v.2, v.3)
+        }
     }
 }
 
-/// Calls quad(j) for j = 0, 4, 8, … while j + 4 ≤ count, then one(j) for each element left: for rows of the
-/// caller's tensors, which end exactly at count.
+/// Applies `t` elementwise across four rows: dst.k[j] = t(src.0[j], …, src.3[j]).k for j in 0..<count and the
+/// first `outputs` destination rows, 4 lanes at a time while they fit, then one element at a time (rows of the
+/// caller's tensors end exactly at count). Each j reads before it writes, so rows may be transformed in place.
 @inline(__always)
-private func forEachQuadThenOne(_ count: Int, _ quad: (Int) -> Void, _ one: (Int) -> Void) {
+private func mapLines(
+    _ t: TileTransform, _ count: Int,
+    _ src: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+    _ dst: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+            UnsafeMutablePointer<Float>),
+    outputs: Int = 4
+) {
     var j = 0
     while j + 4 <= count {
-        quad(j)
+        let r = t.apply((load4(src.0 + j), load4(src.1 + j), load4(src.2 + j), load4(src.3 + j)))
+        store4(r.0, dst.0 + j)
+        if outputs > 1 { store4(r.1, dst.1 + j) }
+        if outputs > 2 { store4(r.2, dst.2 + j); store4(r.3, dst.3 + j) }
         j += 4
     }
     while j < count {
-        one(j)
+        let r = t.apply((src.0[j], src.1[j], src.2[j], src.3[j]))
+        dst.0[j] = r.0
+        if outputs > 1 { dst.1[j] = r.1 }
+        if outputs > 2 { dst.2[j] = r.2; dst.3[j] = r.3 }
         j += 1
     }
 }
