@@ -75,36 +75,44 @@ struct WinogradPlan {
 
     // MARK: Weights
 
+    /// Runs body(o, i0, lanes, t) for every output channel o (in parallel over o) and every group of up to 4 input
+    /// channels from i0 (`lanes` of them, one per SIMD lane), with t a 4×4×4 block of scratch indexed d·16 + h·4 + w,
+    /// where the kernel fills the low corner.
+    private func forEachChannelQuad(out: Int, in inputs: Int,
+                                    _ body: (Int, Int, Int, UnsafeMutablePointer<SIMD4<Float>>) -> Void) {
+        parallelFor(out) { o in
+            withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 64) { tmp in
+                for i0 in Swift.stride(from: 0, to: inputs, by: 4) { body(o, i0, min(4, inputs - i0), tmp.baseAddress!) }
+            }
+        }
+    }
+
+    /// Kernel taps per axis: 3 on 3-tap axes, 1 on the others.
+    private var taps: (d: Int, h: Int, w: Int) { (threeTap[0] ? 3 : 1, threeTap[1] ? 3 : 1, threeTap[2] ? 3 : 1) }
+
     /// U[ξ, o, i] = (G ⊗ G ⊗ G)·w[o, i] on the 3-tap axes: w [out, in, kD, kH, kW] → u [P, out, in].
     /// Four input channels at a time, one per SIMD lane, so that the stores into u are contiguous.
     func transformWeights(_ w: UnsafePointer<Float>, out: Int, in inputs: Int, into u: UnsafeMutablePointer<Float>) {
-        let (kd, kh, kw) = (threeTap[0] ? 3 : 1, threeTap[1] ? 3 : 1, threeTap[2] ? 3 : 1)
-        let (nd, nh, nw) = (points[0], points[1], points[2])
+        let (kd, kh, kw) = taps, (nd, nh, nw) = (points[0], points[1], points[2])
         let kvol = kd * kh * kw, plane = out * inputs
-        let tapD = threeTap[0], tapH = threeTap[1], tapW = threeTap[2]
-        parallelFor(out) { o in
-            withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 64) { tmp in
-                // t is a 4×4×4 block indexed d·16 + h·4 + w; the kernel fills its low corner.
-                let t = tmp.baseAddress!
-                for i0 in Swift.stride(from: 0, to: inputs, by: 4) {
-                    let lanes = min(4, inputs - i0), g = w + (o * inputs + i0) * kvol
-                    for a in 0..<kd { for b in 0..<kh { for c in 0..<kw {
-                        let tap = (a * kh + b) * kw + c
-                        var v = SIMD4<Float>(repeating: 0)
-                        for l in 0..<lanes { v[l] = g[l * kvol + tap] }
-                        t[a * 16 + b * 4 + c] = v
-                    } } }
-                    if tapW { for a in 0..<kd { for b in 0..<kh { Self.expand(t + a * 16 + b * 4, 1) } } }
-                    if tapH { for a in 0..<kd { for c in 0..<nw { Self.expand(t + a * 16 + c, 4) } } }
-                    if tapD { for b in 0..<nh { for c in 0..<nw { Self.expand(t + b * 4 + c, 16) } } }
-                    var xi = 0
-                    for a in 0..<nd { for b in 0..<nh { for c in 0..<nw {
-                        let v = t[a * 16 + b * 4 + c], dst = u + xi * plane + o * inputs + i0
-                        if lanes == 4 { store4(v, dst) } else { for l in 0..<lanes { dst[l] = v[l] } }
-                        xi += 1
-                    } } }
-                }
-            }
+        let (tapD, tapH, tapW) = (threeTap[0], threeTap[1], threeTap[2])
+        forEachChannelQuad(out: out, in: inputs) { o, i0, lanes, t in
+            let g = w + (o * inputs + i0) * kvol
+            for a in 0..<kd { for b in 0..<kh { for c in 0..<kw {
+                let tap = (a * kh + b) * kw + c
+                var v = SIMD4<Float>(repeating: 0)
+                for l in 0..<lanes { v[l] = g[l * kvol + tap] }
+                t[a * 16 + b * 4 + c] = v
+            } } }
+            if tapW { for a in 0..<kd { for b in 0..<kh { Self.expand(t + a * 16 + b * 4, 1) } } }
+            if tapH { for a in 0..<kd { for c in 0..<nw { Self.expand(t + a * 16 + c, 4) } } }
+            if tapD { for b in 0..<nh { for c in 0..<nw { Self.expand(t + b * 4 + c, 16) } } }
+            var xi = 0
+            for a in 0..<nd { for b in 0..<nh { for c in 0..<nw {
+                let v = t[a * 16 + b * 4 + c], dst = u + xi * plane + o * inputs + i0
+                if lanes == 4 { store4(v, dst) } else { for l in 0..<lanes { dst[l] = v[l] } }
+                xi += 1
+            } } }
         }
     }
 
@@ -112,33 +120,26 @@ struct WinogradPlan {
     /// channels at a time, as `transformWeights`.
     func accumulateWeightGradient(_ du: UnsafePointer<Float>, out: Int, in inputs: Int,
                                   into dW: UnsafeMutablePointer<Float>) {
-        let (kd, kh, kw) = (threeTap[0] ? 3 : 1, threeTap[1] ? 3 : 1, threeTap[2] ? 3 : 1)
-        let (nd, nh, nw) = (points[0], points[1], points[2])
+        let (kd, kh, kw) = taps, (nd, nh, nw) = (points[0], points[1], points[2])
         let kvol = kd * kh * kw, plane = out * inputs
-        let tapD = threeTap[0], tapH = threeTap[1], tapW = threeTap[2]
-        parallelFor(out) { o in
-            withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 64) { tmp in
-                let t = tmp.baseAddress!
-                for i0 in Swift.stride(from: 0, to: inputs, by: 4) {
-                    let lanes = min(4, inputs - i0)
-                    var xi = 0
-                    for a in 0..<nd { for b in 0..<nh { for c in 0..<nw {
-                        let src = du + xi * plane + o * inputs + i0
-                        var v = SIMD4<Float>(repeating: 0)
-                        if lanes == 4 { v = load4(src) } else { for l in 0..<lanes { v[l] = src[l] } }
-                        t[a * 16 + b * 4 + c] = v
-                        xi += 1
-                    } } }
-                    if tapD { for b in 0..<nh { for c in 0..<nw { Self.contract(t + b * 4 + c, 16) } } }
-                    if tapH { for a in 0..<kd { for c in 0..<nw { Self.contract(t + a * 16 + c, 4) } } }
-                    if tapW { for a in 0..<kd { for b in 0..<kh { Self.contract(t + a * 16 + b * 4, 1) } } }
-                    let g = dW + (o * inputs + i0) * kvol
-                    for a in 0..<kd { for b in 0..<kh { for c in 0..<kw {
-                        let tap = (a * kh + b) * kw + c, v = t[a * 16 + b * 4 + c]
-                        for l in 0..<lanes { g[l * kvol + tap] += v[l] }
-                    } } }
-                }
-            }
+        let (tapD, tapH, tapW) = (threeTap[0], threeTap[1], threeTap[2])
+        forEachChannelQuad(out: out, in: inputs) { o, i0, lanes, t in
+            var xi = 0
+            for a in 0..<nd { for b in 0..<nh { for c in 0..<nw {
+                let src = du + xi * plane + o * inputs + i0
+                var v = SIMD4<Float>(repeating: 0)
+                if lanes == 4 { v = load4(src) } else { for l in 0..<lanes { v[l] = src[l] } }
+                t[a * 16 + b * 4 + c] = v
+                xi += 1
+            } } }
+            if tapD { for b in 0..<nh { for c in 0..<nw { Self.contract(t + b * 4 + c, 16) } } }
+            if tapH { for a in 0..<kd { for c in 0..<nw { Self.contract(t + a * 16 + c, 4) } } }
+            if tapW { for a in 0..<kd { for b in 0..<kh { Self.contract(t + a * 16 + b * 4, 1) } } }
+            let g = dW + (o * inputs + i0) * kvol
+            for a in 0..<kd { for b in 0..<kh { for c in 0..<kw {
+                let tap = (a * kh + b) * kw + c, v = t[a * 16 + b * 4 + c]
+                for l in 0..<lanes { g[l * kvol + tap] += v[l] }
+            } } }
         }
     }
 
