@@ -224,12 +224,7 @@ public final class Conv3d: ParametricLayer {
                 }
             }
         }
-        for b in partials.dropFirst() {
-            parallelFor(outChannels) { o in
-                let dst = dW + o * k, src = b + o * k
-                for j in 0..<k { dst[j] += src[j] }
-            }
-        }
+        addInOrder(partials.dropFirst(), into: dW, rows: outChannels, columns: k)
     }
 
     /// Clip workers for a batch of `n`: with more than one thread and more than one clip, clips are spread over the
@@ -237,17 +232,33 @@ public final class Conv3d: ParametricLayer {
     /// small GEMMs of a clip, and per-clip GEMMs at layer4's 2×7×7 outputs are too small to split well).
     private func clipWorkers(_ n: Int) -> Int { min(n, BLAS.threads) }
 
-    /// Runs `body(clip, worker)` for clips 0..<n: worker w takes clips w, w + W, … (a fixed assignment, so results
-    /// do not depend on timing). Inside, OpenBLAS and `parallelFor` are single-threaded.
-    private func forEachClip(_ n: Int, _ body: (Int, Int) -> Void) {
-        let workers = clipWorkers(n)
+    /// Runs `body(clip, worker)` for clips 0..<n over `clipWorkers(n)` workers (see `distribute`).
+    private func forEachClip(_ n: Int, _ body: (Int, Int) -> Void) { distribute(n, workers: clipWorkers(n), body) }
+
+    /// Runs `body(item, worker)` for items 0..<count: worker w takes items w, w + W, … (a fixed assignment, so sums
+    /// kept per worker do not depend on timing). With more than one worker, OpenBLAS and `parallelFor` are
+    /// single-threaded inside, each worker running its own GEMMs.
+    func distribute(_ count: Int, workers: Int, _ body: (Int, Int) -> Void) {
         guard workers > 1 else {
-            for i in 0..<n { body(i, 0) }
+            for i in 0..<count { body(i, 0) }
             return
         }
         BLAS.singleThreaded {
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in Swift.stride(from: w, to: n, by: workers) { body(i, w) }
+                for i in Swift.stride(from: w, to: count, by: workers) { body(i, w) }
+            }
+        }
+    }
+
+    /// Adds each of `sources` (rows × columns floats, row-major) into `dst` in the order given, parallel over rows:
+    /// the per-worker partial sums of a weight gradient, added in worker order so that the total does not depend on
+    /// timing.
+    func addInOrder<S: Sequence>(_ sources: S, into dst: UnsafeMutablePointer<Float>, rows: Int, columns: Int)
+    where S.Element == UnsafeMutablePointer<Float> {
+        for src in sources {
+            parallelFor(rows) { r in
+                let d = dst + r * columns, s = src + r * columns
+                for j in 0..<columns { d[j] += s[j] }
             }
         }
     }

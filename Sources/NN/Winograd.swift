@@ -17,7 +17,6 @@
 // Transformed chunks are laid out [P, C, T] (point, channel, tile) so that every GEMM reads contiguous rows; tiles run
 // over (clip, tile-depth, tile-row) "tile rows" of `tilesPerRow` tiles each.
 import COpenBLAS
-import Dispatch
 
 /// Geometry of one Winograd conv for one input shape. Built only for convs whose every axis is either 3 taps with
 /// stride 1 and padding 1, or 1 tap with stride 1 and padding 0, with at least one 3-tap axis; such convs keep
@@ -447,49 +446,56 @@ extension Conv3d {
         return inChannels >= 16 && outChannels >= 16 && plan.rowsPerClip * plan.tilesPerRow >= 64 ? plan : nil
     }
 
-    /// Tile rows per chunk: the two per-worker buffers of P·max(in, out)·tiles floats stay within `winogradBudget`
+    /// How a batch's tile rows are cut into chunks and spread over the workers, and the size of each worker's two
+    /// chunk buffers (transformed input and output; the first is followed by the plan's line buffer).
+    struct WinogradChunking {
+        let totalRows: Int, rowsPerChunk: Int, chunks: Int, workers: Int, bufferCount: Int
+    }
+
+    /// Chunking for a batch of `clips` clips, with every worker's buffers allocated (the scratch grows only outside
+    /// the workers). Tile rows per chunk: the two buffers of P·max(in, out)·tiles floats stay within `winogradBudget`
     /// together, but where the transformed weights reach 32 MiB (C3D's conv4a and later) a chunk holds at least 256
     /// tiles: each chunk's GEMMs re-read all of them, and C3D 4 × 16 × 112 trained at 0.48 clips/s with chunks of 63
     /// tiles at conv4b and 0.50–0.56 with 256 (r2plus1d_18's layers already get 224+ tiles and keep their memory).
     /// There are at least as many chunks as threads when the batch allows.
-    private func winogradRowsPerChunk(_ plan: WinogradPlan, totalRows: Int, threads: Int) -> Int {
+    private func winogradChunking(_ plan: WinogradPlan, clips: Int) -> WinogradChunking {
+        let totalRows = clips * plan.rowsPerClip, threads = BLAS.threads
         let perRow = 2 * plan.positions * max(inChannels, outChannels) * plan.tilesPerRow
         let byBudget = winogradBudget / perRow
         let large = plan.positions * inChannels * outChannels >= 8 << 20 && winogradBudget > 1
         let byTiles = large ? (256 + plan.tilesPerRow - 1) / plan.tilesPerRow : 1
-        return max(1, min(max(byBudget, byTiles), (totalRows + threads - 1) / threads))
+        let rowsPerChunk = max(1, min(max(byBudget, byTiles), (totalRows + threads - 1) / threads))
+        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk
+        let c = WinogradChunking(totalRows: totalRows, rowsPerChunk: rowsPerChunk, chunks: chunks,
+                                 workers: min(chunks, threads),
+                                 bufferCount: plan.positions * max(inChannels, outChannels) * rowsPerChunk * plan.tilesPerRow)
+        for wk in 0..<c.workers { _ = chunkBuffers(wk, c, plan) }
+        return c
     }
 
-    /// Runs `body(rows, worker)` for the chunks of tile rows 0..<totalRows: worker w takes chunks w, w + W, … (a
-    /// fixed assignment, so sums do not depend on timing), each with OpenBLAS single-threaded.
-    private func forEachChunk(totalRows: Int, rowsPerChunk: Int, workers: Int, _ body: (Range<Int>, Int) -> Void) {
-        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk
-        func run(_ w: Int) {
-            for k in Swift.stride(from: w, to: chunks, by: workers) {
-                body((k * rowsPerChunk)..<min(totalRows, (k + 1) * rowsPerChunk), w)
-            }
+    /// Worker `wk`'s two chunk buffers and its line buffer (scratch slots 2wk and 2wk + 1).
+    private func chunkBuffers(_ wk: Int, _ c: WinogradChunking, _ plan: WinogradPlan)
+        -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
+        let a = scratch.pointer(2 * wk, count: c.bufferCount + plan.lineBufferCount)
+        return (a, scratch.pointer(2 * wk + 1, count: c.bufferCount), a + c.bufferCount)
+    }
+
+    /// Runs `body(rows, worker)` for the chunks of tile rows, spread over the workers by `distribute`.
+    private func forEachChunk(_ c: WinogradChunking, _ body: (Range<Int>, Int) -> Void) {
+        distribute(c.chunks, workers: c.workers) { k, w in
+            body((k * c.rowsPerChunk)..<min(c.totalRows, (k + 1) * c.rowsPerChunk), w)
         }
-        if workers <= 1 { run(0); return }
-        BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: workers) { run($0) } }
     }
 
     /// Forward through the Winograd path: x [N, in, D, H, W] → y [N, out, D, H, W] (overwritten; no bias).
     func winogradForward(_ x: Tensor, _ y: Tensor, _ plan: WinogradPlan) {
         let p = plan.positions, cin = inChannels, cout = outChannels
-        let totalRows = x.shape[0] * plan.rowsPerClip, threads = BLAS.threads
-        let rowsPerChunk = winogradRowsPerChunk(plan, totalRows: totalRows, threads: threads)
-        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk, workers = min(chunks, threads)
-        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.tilesPerRow
-        let u = scratch.pointer(2 * workers, count: p * cout * cin)
+        let c = winogradChunking(plan, clips: x.shape[0])
+        let u = scratch.pointer(2 * c.workers, count: p * cout * cin)
         plan.transformWeights(store.values(weight), out: cout, in: cin, into: u)
-        for wk in 0..<workers {
-            _ = scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
-            _ = scratch.pointer(2 * wk + 1, count: bufCount)
-        }
         let xp = UnsafePointer(x.data), yp = y.data
-        forEachChunk(totalRows: totalRows, rowsPerChunk: rowsPerChunk, workers: workers) { rows, wk in
-            let v = self.scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
-            let m = self.scratch.pointer(2 * wk + 1, count: bufCount), line = v + bufCount
+        forEachChunk(c) { rows, wk in
+            let (v, m, line) = self.chunkBuffers(wk, c, plan)
             let tc = rows.count * plan.tilesPerRow
             plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
             for xi in 0..<p {
@@ -506,25 +512,19 @@ extension Conv3d {
     /// this batch's weight gradient into dW when `weightGrad`.
     func winogradBackward(_ x: Tensor, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool, _ plan: WinogradPlan) {
         let p = plan.positions, cin = inChannels, cout = outChannels, plane = cout * cin
-        let totalRows = x.shape[0] * plan.rowsPerClip, threads = BLAS.threads
-        let rowsPerChunk = winogradRowsPerChunk(plan, totalRows: totalRows, threads: threads)
-        let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk, workers = min(chunks, threads)
-        let bufCount = p * max(cin, cout) * rowsPerChunk * plan.tilesPerRow
+        let c = winogradChunking(plan, clips: x.shape[0]), workers = c.workers
         // U is recomputed rather than kept from forward: the model's convs share this scratch.
         let u = scratch.pointer(2 * workers, count: p * plane)
         if dx != nil { plan.transformWeights(store.values(weight), out: cout, in: cin, into: u) }
-        for wk in 0..<workers {
-            _ = scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
-            _ = scratch.pointer(2 * wk + 1, count: bufCount)
-            if weightGrad { scratch.pointer(2 * workers + 1 + wk, count: p * plane).update(repeating: 0, count: p * plane) }
-        }
+        // Per-worker dU partial sums in slots 2W + 1 + w.
+        let partials = weightGrad ? (0..<workers).map { scratch.pointer(2 * workers + 1 + $0, count: p * plane) } : []
+        for du in partials { du.update(repeating: 0, count: p * plane) }
         let xp = UnsafePointer(x.data), dyp = UnsafePointer(dY.data)
-        forEachChunk(totalRows: totalRows, rowsPerChunk: rowsPerChunk, workers: workers) { rows, wk in
-            let a = self.scratch.pointer(2 * wk, count: bufCount + plan.lineBufferCount)
-            let b = self.scratch.pointer(2 * wk + 1, count: bufCount), line = a + bufCount
+        forEachChunk(c) { rows, wk in
+            let (a, b, line) = self.chunkBuffers(wk, c, plan)
             let tc = rows.count * plan.tilesPerRow
             if weightGrad {
-                let du = self.scratch.pointer(2 * workers + 1 + wk, count: p * plane)
+                let du = partials[wk]
                 // The input's transform is recomputed here rather than kept from forward (P/2^a times x's size).
                 plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: a, line: line)
                 plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
@@ -546,16 +546,8 @@ extension Conv3d {
                 plan.gather(b, channels: cin, rows: rows, into: dx.data, line: line)
             }
         }
-        if weightGrad {
-            // Worker partial sums are added in worker order, so the result does not depend on timing.
-            let du0 = scratch.pointer(2 * workers + 1, count: p * plane)
-            for wk in 1..<max(1, workers) {
-                let src = scratch.pointer(2 * workers + 1 + wk, count: p * plane)
-                parallelFor(p * cout) { r in
-                    let d = du0 + r * cin, s = src + r * cin
-                    for j in 0..<cin { d[j] += s[j] }
-                }
-            }
+        if let du0 = partials.first {
+            addInOrder(partials.dropFirst(), into: du0, rows: p * cout, columns: cin)
             plan.accumulateWeightGradient(du0, out: cout, in: cin, into: store.gradient(weight))
         }
     }
