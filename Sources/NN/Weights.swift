@@ -103,19 +103,30 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     /// Per-channel normalization mean and std (RGB, on [0, 1] pixel values).
     public var mean: [Float]
     public var std: [Float]
+    /// Base channel width (64 is the standard model).
+    public var width: Int
+    /// r2plus1d_18's temporal stride of layers 2-4 (2 is torchvision's).
+    public var temporalStride: Int
+    /// Stored frames between consecutive input frames.
+    public var frameStride: Int
 
-    public init(arch: String, classes: [String], frames: Int, crop: Int, mean: [Float], std: [Float]) {
+    public init(arch: String, classes: [String], frames: Int, crop: Int, mean: [Float], std: [Float],
+                width: Int = 64, temporalStride: Int = 2, frameStride: Int = 1) {
         self.arch = arch; self.classes = classes; self.frames = frames; self.crop = crop; self.mean = mean; self.std = std
+        self.width = width; self.temporalStride = temporalStride; self.frameStride = frameStride
     }
 
-    /// The `__metadata__` string map: `arch`, `classes` (JSON list), `frames`, `crop`, `mean`, `std` (JSON lists).
+    /// The `__metadata__` string map: `arch`, `classes` (JSON list), `frames`, `crop`, `mean`, `std` (JSON lists),
+    /// `width`, `temporal_stride`, `frame_stride`.
     public var asStrings: [String: String] {
         func list(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
         return ["arch": arch, "classes": list(classes.map(SafeTensorsWriter.jsonString)), "frames": String(frames),
-                "crop": String(crop), "mean": list(mean.map { "\($0)" }), "std": list(std.map { "\($0)" })]
+                "crop": String(crop), "mean": list(mean.map { "\($0)" }), "std": list(std.map { "\($0)" }),
+                "width": String(width), "temporal_stride": String(temporalStride), "frame_stride": String(frameStride)]
     }
 
-    /// Parses the map written by `asStrings`; `path` only names the file in errors. Extra keys are ignored.
+    /// Parses the map written by `asStrings`; `path` only names the file in errors. Extra keys are ignored; files
+    /// written before `width`, `temporal_stride` and `frame_stride` were recorded get torchvision's 64, 2 and 1.
     public init(strings m: [String: String], path: String = "<metadata>") throws {
         func field(_ key: String) throws -> String {
             guard let v = m[key] else {
@@ -132,8 +143,13 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
             }
             return v
         }
+        func optional(_ key: String, default value: Int) throws -> Int {
+            m[key] == nil ? value : try decode(key, as: Int.self)
+        }
         self.init(arch: try field("arch"), classes: try decode("classes", as: [String].self),
                   frames: try decode("frames", as: Int.self), crop: try decode("crop", as: Int.self),
-                  mean: try decode("mean", as: [Float].self), std: try decode("std", as: [Float].self))
+                  mean: try decode("mean", as: [Float].self), std: try decode("std", as: [Float].self),
+                  width: try optional("width", default: 64), temporalStride: try optional("temporal_stride", default: 2),
+                  frameStride: try optional("frame_stride", default: 1))
     }
 }

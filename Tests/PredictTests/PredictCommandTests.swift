@@ -35,10 +35,9 @@ final class PredictCommandTests: XCTestCase {
         let dir = try makeTemporaryDirectory(self, "video-shard")
         let (root, shards, classes) = try videosAndShards(in: dir)
         let model = try makeRandomModel(arch: "r2plus1d_18", classes: 2, width: 4, seed: 11)
-        var meta = ModelMetadata(arch: "r2plus1d_18", classes: classes, frames: 4, crop: 24,
-                                 mean: Normalization.kinetics400.mean, std: Normalization.kinetics400.std).asStrings
-        meta["width"] = "4"
-        meta["temporal_stride"] = "2"
+        let meta = ModelMetadata(arch: "r2plus1d_18", classes: classes, frames: 4, crop: 24,
+                                 mean: Normalization.kinetics400.mean, std: Normalization.kinetics400.std,
+                                 width: 4, temporalStride: 2).asStrings
         let weights = dir + "/model.safetensors"
         try model.store.save(to: weights, metadata: meta)
 

@@ -33,7 +33,7 @@ final class PredictErrorTests: XCTestCase {
         let dir = try makeTemporaryDirectory(self, "errors")
         let model = try makeRandomModel(arch: "r2plus1d_18", classes: 2, width: 4, seed: 1)
         let meta = ModelMetadata(arch: "r2plus1d_18", classes: ["a", "b"], frames: 4, crop: 24, mean: [0.4, 0.4, 0.4],
-                                 std: [0.2, 0.2, 0.2]).asStrings.merging(["width": "4"]) { $1 }
+                                 std: [0.2, 0.2, 0.2], width: 4).asStrings
         let good = dir + "/good.safetensors"
         try model.store.save(to: good, metadata: meta)
         try writeInputTensor(Tensor(shape: [1, 3, 4, 24, 24]), to: dir + "/input.safetensors")

@@ -12,7 +12,7 @@ final class PredictorTests: XCTestCase {
         let dir = try makeTemporaryDirectory(self, "predictor")
         let model = try makeRandomModel(arch: "r2plus1d_18", classes: 3, width: 4, seed: 8)
         let meta = ModelMetadata(arch: "r2plus1d_18", classes: ["x", "y", "z"], frames: 4, crop: 20, mean: [0.45, 0.45, 0.45],
-                                 std: [0.225, 0.225, 0.225]).asStrings
+                                 std: [0.225, 0.225, 0.225], width: 4).asStrings
         try model.store.save(to: dir + "/w.safetensors", metadata: meta)
         let predictor = try Predictor(weights: dir + "/w.safetensors")
         // 13 frames of 24×24 noise: three windows of 4 frames start at 0, 5 and 9.

@@ -45,10 +45,9 @@ final class TorchInteropTests: XCTestCase {
     private func checkOurWeightsInTorch(width: Int, temporalStride: Int, classes: Int, input shape: [Int]) throws -> Double {
         let dir = try makeTemporaryDirectory(self, "to-torch-\(width)")
         let model = try makeRandomModel(arch: "r2plus1d_18", classes: classes, width: width, temporalStride: temporalStride, seed: 21)
-        var meta = ModelMetadata(arch: "r2plus1d_18", classes: (0..<classes).map { "sign\($0)" }, frames: shape[2], crop: shape[3],
-                                 mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]).asStrings
-        meta["width"] = String(width)
-        meta["temporal_stride"] = String(temporalStride)
+        let meta = ModelMetadata(arch: "r2plus1d_18", classes: (0..<classes).map { "sign\($0)" }, frames: shape[2], crop: shape[3],
+                                 mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], width: width,
+                                 temporalStride: temporalStride).asStrings
         try model.store.save(to: dir + "/ours.safetensors", metadata: meta)
         let input = Tensor(shape: shape)
         var rng = SeededRandom(keys: 4, UInt64(width))

@@ -12,7 +12,7 @@ public struct DistTrainCommand: ParsableCommand {
             or alone as one rank. Without a subcommand, `train` runs.
             """,
         subcommands: [TrainCommand.self, EvaluateCommand.self, BenchCommand.self, CompareWeights.self, CommCheck.self,
-                      AllreduceBench.self],
+                      AllreduceBench.self, SuperviseCommand.self],
         defaultSubcommand: TrainCommand.self)
 
     public init() {}

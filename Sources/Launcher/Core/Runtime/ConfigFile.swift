@@ -11,11 +11,13 @@ public struct ConfigFileError: Error, CustomStringConvertible {
 }
 
 public enum ConfigFile {
-    /// Replaces `--config FILE` (or `--config=FILE`) in `arguments` by the options the file sets.
+    /// Replaces `--config FILE` (or `--config=FILE`) before any `--` in `arguments` by the options the file sets.
     /// `arguments` excludes the program name; a leading subcommand name stays first.
     public static func expand(_ arguments: [String]) throws -> [String] {
         var args = arguments
-        guard let i = args.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return args }
+        // Words after `--` belong to another command (`supervise -- mpirun ... --config FILE`): left as they are.
+        let end = args.firstIndex(of: "--") ?? args.count
+        guard let i = args[..<end].firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return args }
         let path: String
         if args[i] == "--config" {
             guard i + 1 < args.count else { throw ConfigFileError(path: "", reason: "--config needs a file name") }

@@ -1,12 +1,13 @@
-// Launcher: the life of one rank: start the communicator, pick threads, run the work, and on any error end the
-// whole job (MPI_Abort) so that other ranks never wait forever in a collective.
+// Launcher: the life of one rank: start the communicator, pick threads, run the work, and end with an exit status
+// that says what happened (`ExitStatus`). On an error the whole job ends (MPI_Abort) so that other ranks never wait
+// forever in a collective; a stop agreed by every rank (a signal) finalizes MPI cleanly and exits "resumable".
 import ArgumentParser
 import Distributed
 import Foundation
 
 public enum Job {
     /// Runs `body` as one rank of the job. An error thrown on any rank is printed with its rank and aborts every
-    /// rank with a non-zero status; a clean return finalizes MPI.
+    /// rank with the error's status; a clean return finalizes MPI.
     public static func run(threads: Int? = nil, announce: Bool = false,
                            _ body: (Communicator) throws -> Void) throws {
         let comm: Communicator
@@ -25,8 +26,12 @@ public enum Job {
             try body(comm)
         } catch let exit as ExitCode where exit == .success {
             // fall through to finalize
+        } catch is StoppedBySignal {
+            // Every rank stopped at the same step and rank 0 has saved: leave together, without an abort.
+            if let mpi = comm as? MPICommunicator { try? mpi.finalize() }
+            throw ExitCode(ExitStatus.stoppedResumable.rawValue)
         } catch {
-            let code: Int32 = (error as? ExitCode)?.rawValue ?? 1
+            let code = status(of: error)
             // A setup error that every rank agreed on is printed once, by rank 0.
             let quiet = error is ExitCode || (error as? AgreedFailure).map { !$0.reporter } == true
             if !quiet { printError("\(error)", rank: comm.rank, size: comm.size) }
@@ -34,5 +39,23 @@ public enum Job {
             throw ExitCode(code)
         }
         if let mpi = comm as? MPICommunicator { try mpi.finalize() }
+    }
+
+    /// The exit status an error ends the job with.
+    static func status(of error: Error) -> Int32 {
+        switch error {
+        case let exit as ExitCode: return exit.rawValue
+        case is AgreedFailure: return ExitStatus.badSetup.rawValue
+        case is TrainingDiverged: return ExitStatus.diverged.rawValue
+        default: return ExitStatus.failed.rawValue
+        }
+    }
+
+    /// Ends this rank at once, without MPI: for a thread other than the one that owns the communicator (MPI is
+    /// initialized for one calling thread). mpirun sees the non-zero status and ends the other ranks.
+    public static func endRankNow(status: ExitStatus) -> Never {
+        fflush(stdout)
+        fflush(stderr)
+        _exit(status.rawValue)
     }
 }

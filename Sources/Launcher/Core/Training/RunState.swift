@@ -1,7 +1,7 @@
 // Launcher: what a checkpoint holds besides weights and optimizer state — where the run is (epoch, step, position
-// in the epoch's sample order), what it has decided (best metric, plateau count, unfrozen) — and the per-epoch
-// history files. Everything random is keyed by (seed, epoch, global sample index, step), so these counters are
-// the whole random state: a resumed run replays exactly.
+// in the epoch's sample order), what it has decided (best metric, plateau count, unfrozen). Everything random is
+// keyed by (seed, epoch, global sample index, step), so these counters are the whole random state: a resumed run
+// replays exactly.
 import Foundation
 import Support
 
@@ -15,6 +15,9 @@ public struct RunState: Codable, Equatable {
     public var bestEpoch: Int?
     public var epochsWithoutImprovement = 0
     public var unfrozen = false
+    /// Loss, correct and seen summed over the current epoch's steps so far (so that an epoch resumed midway reports
+    /// its whole training loss and accuracy); nil at the start of an epoch.
+    public var epochTrainSums: [Double]?
     /// The job shape when saved, for the log of a resume with another number of ranks.
     public var worldSize = 1
     public var globalBatch = 0
@@ -43,39 +46,4 @@ public struct ResumeError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String { "cannot resume from \(path): \(reason)" }
-}
-
-/// One row per epoch in `history.csv` and `history.json`.
-public final class History {
-    public private(set) var rows: [[String: Double]] = []
-    private let directory: String
-
-    public init(directory: String, resumingFrom existing: Bool) {
-        self.directory = directory
-        if existing, let data = try? Data(contentsOf: URL(fileURLWithPath: directory + "/history.json")),
-           let loaded = try? JSONDecoder().decode([[String: Double]].self, from: data) {
-            rows = loaded
-        }
-    }
-
-    /// Appends (or, for an epoch already present after a resume, replaces) a row and rewrites both files.
-    public func record(_ row: [String: Double]) throws {
-        if let epoch = row["epoch"], let i = rows.firstIndex(where: { $0["epoch"] == epoch }) {
-            rows[i] = row
-        } else {
-            rows.append(row)
-        }
-        let columns = Array(Set(rows.flatMap { $0.keys })).sorted { a, b in
-            let order = ["epoch", "step"]
-            let ia = order.firstIndex(of: a) ?? order.count, ib = order.firstIndex(of: b) ?? order.count
-            return ia != ib ? ia < ib : a < b
-        }
-        var csv = columns.joined(separator: ",") + "\n"
-        for r in rows { csv += columns.map { r[$0].map { "\($0)" } ?? "" }.joined(separator: ",") + "\n" }
-        try AtomicFile.write(Data(csv.utf8), to: directory + "/history.csv")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(try encoder.encode(rows), to: directory + "/history.json")
-    }
 }

@@ -65,8 +65,19 @@ public struct TrainOptions: ParsableArguments {
 
     // Evaluation, checkpoints, logs
     @Option(help: "Directory of this run (checkpoints, history, reports, TensorBoard).") public var out = "runs/asl"
-    @Option(help: "Continue the run in this directory exactly where it stopped.") public var resume: String?
+    @Option(help: ArgumentHelp("Continue a run exactly where it stopped: its directory, or 'auto' (--out when it "
+                               + "holds a checkpoint, else start fresh: one command line for the first submission and "
+                               + "every requeue).", valueName: "dir|auto"))
+    public var resume: String?
     @Option(help: "Also write a checkpoint every this many steps (0 = only per epoch).") public var checkpointEvery = 0
+    @Option(help: "Also write a checkpoint when this many minutes have passed since the last one (0 = off).")
+    public var checkpointMinutes: Double = 0
+    @Option(help: "Step checkpoints to keep besides the ones checkpoints/last and checkpoints/best point to.")
+    public var keepCheckpoints = 0
+    @Option(help: ArgumentHelp("Largest per-rank batch: when a resume onto fewer ranks keeps the global batch, "
+                               + "--accumulate rises instead of the per-rank batch beyond this (BN then normalizes "
+                               + "groups of this size)."))
+    public var maxBatchSize: Int?
     @Option(help: "Metric for best checkpoint, early stopping and plateaus: top1, macro_f1 or loss.")
     public var metric = "top1"
     @Option(help: "Stop when the metric has not improved for this many epochs (0 = never).") public var patience = 0
@@ -92,10 +103,17 @@ public struct TrainOptions: ParsableArguments {
         guard batchSize > 0, frames > 0, cropSize > 0, width > 0, accumulate > 0, epochs > 0, testClips > 0 else {
             throw ValidationError("--batch-size, --frames, --crop-size, --width, --accumulate, --epochs and --test-clips must be positive")
         }
+        guard checkpointEvery >= 0, checkpointMinutes >= 0, keepCheckpoints >= 0, (maxBatchSize ?? 1) > 0 else {
+            throw ValidationError("--checkpoint-every, --checkpoint-minutes and --keep-checkpoints must be 0 or more, "
+                                  + "--max-batch-size positive")
+        }
         if unfreezeEpoch != nil || unfreezeOnPlateau != nil, freeze == nil {
             throw ValidationError("--unfreeze-epoch/--unfreeze-on-plateau need --freeze")
         }
     }
+
+    /// The run directory: --resume DIR, else --out (also for --resume auto).
+    public var runDirectory: String { resume.map { $0 == "auto" ? out : $0 } ?? out }
 
     /// The frozen prefixes, e.g. ["stem", "layer1"].
     public var freezePrefixes: [String] {

@@ -1,0 +1,92 @@
+// Launcher: what a run tells its user — step lines and epoch lines on the console (rank 0), the per-epoch history
+// files, and TensorBoard scalars. No decisions are made here.
+import Distributed
+import Foundation
+import Support
+
+final class RunLog {
+    let comm: Communicator
+    /// Rank 0 only.
+    private var history: History?
+    private var tensorBoard: TensorBoardWriter?
+    /// Reduced sums since the last step line, and the time the interval started.
+    private var interval = (sums: StepSums(), start: Date(), comm: 0.0, steps: 0)
+
+    init(comm: Communicator, runDirectory: String, resuming: Bool) throws {
+        self.comm = comm
+        if comm.isRoot {
+            history = History(directory: runDirectory, resumingFrom: resuming)
+            tensorBoard = try TensorBoardWriter(directory: runDirectory + "/tensorboard")
+        }
+    }
+
+    func say(_ line: String) { print0(comm, line) }
+
+    /// Adds one step's reduced sums to the current interval (and the seconds communication was exposed).
+    func addStep(_ sums: StepSums, exposedCommSeconds: Double) {
+        interval.steps += 1
+        interval.sums.loss += sums.loss; interval.sums.correct += sums.correct; interval.sums.seen += sums.seen
+        interval.comm += exposedCommSeconds
+    }
+
+    /// Prints the interval's step line (loss, accuracy, lr, clips/s, data wait, exposed allreduce) and writes its
+    /// TensorBoard scalars; starts a new interval.
+    func stepLine(step: Int, globalBatch: Int, lr: Double, dataWaitSeconds: Double) throws {
+        let seconds = Date().timeIntervalSince(interval.start)
+        let clipsPerSecond = Double(interval.steps * globalBatch) / seconds
+        let s = interval.sums
+        let (meanLoss, accuracy) = (s.loss / s.seen, s.correct / s.seen)
+        say(String(format: "step %d  loss %.4f  acc %.2f%%  lr %.3g  %.2f clips/s  data-wait %.0f%%  allreduce %.0f%%",
+                   step, meanLoss, 100 * accuracy, lr, clipsPerSecond,
+                   100 * min(1, dataWaitSeconds / seconds), 100 * min(1, interval.comm / seconds)))
+        try tensorBoard?.scalars(["train/loss": meanLoss, "train/top1": accuracy, "train/lr": lr,
+                                  "train/clips_per_s": clipsPerSecond], step: step)
+        interval = (StepSums(), Date(), 0, 0)
+    }
+
+    /// Records an epoch's row (`epoch`, `step`, train and `val_` metrics) in the history files and its validation
+    /// scalars in TensorBoard.
+    func epochRow(_ row: [String: Double], step: Int) throws {
+        try history?.record(row)
+        try tensorBoard?.scalars(row.filter { $0.key.hasPrefix("val_") }.reduce(into: [:]) {
+            $0["val/" + $1.key.dropFirst(4)] = $1.value
+        }, step: step)
+    }
+
+    func close() { tensorBoard?.close() }
+}
+
+/// One row per epoch in `history.csv` and `history.json`.
+public final class History {
+    public private(set) var rows: [[String: Double]] = []
+    private let directory: String
+
+    public init(directory: String, resumingFrom existing: Bool) {
+        self.directory = directory
+        if existing, let data = try? Data(contentsOf: URL(fileURLWithPath: directory + "/history.json")),
+           let loaded = try? JSONDecoder().decode([[String: Double]].self, from: data) {
+            rows = loaded
+        }
+    }
+
+    /// Appends (or, for an epoch already present after a resume, replaces) a row and rewrites both files.
+    public func record(_ row: [String: Double]) throws {
+        if let epoch = row["epoch"], let i = rows.firstIndex(where: { $0["epoch"] == epoch }) {
+            rows[i] = row
+        } else {
+            rows.append(row)
+        }
+        let columns = Array(Set(rows.flatMap { $0.keys })).sorted { a, b in
+            let order = ["epoch", "step"]
+            let ia = order.firstIndex(of: a) ?? order.count, ib = order.firstIndex(of: b) ?? order.count
+            return ia != ib ? ia < ib : a < b
+        }
+        var csv = columns.joined(separator: ",") + "\n"
+        for r in rows { csv += columns.map { r[$0].map { "\($0)" } ?? "" }.joined(separator: ",") + "\n" }
+        try AtomicFile.write(Data(csv.utf8), to: directory + "/history.csv")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try AtomicFile.write(try encoder.encode(rows), to: directory + "/history.json")
+    }
+}
