@@ -188,7 +188,14 @@ final class Checkpointer {
         var skipped: [DamagedCheckpoint] = []
         for directory in candidates {
             do {
-                return ResumePoint(directory: directory, state: try verify(directory), skipped: skipped)
+                let state = try verify(directory)
+                // A kill between a save's directory rename and its link move leaves `last` one save behind (and a
+                // fallback leaves it on a damaged one): point it at what the run continues from.
+                let name = URL(fileURLWithPath: directory).lastPathComponent
+                if Checkpoint(name: name) != nil && target(of: "last") != name {
+                    try AtomicFile.replaceSymlink(at: path("last"), pointingTo: name)
+                }
+                return ResumePoint(directory: directory, state: state, skipped: skipped)
             } catch let damaged as DamagedCheckpoint {
                 guard fallBack else {
                     throw ResumeError(path: directory, reason: "\(damaged.problem) (hint: --resume auto falls back to "
