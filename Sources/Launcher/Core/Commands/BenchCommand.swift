@@ -10,11 +10,11 @@ import Support
 public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time train steps and eval forwards of r2plus1d_18 or c3d on random clips.",
+        abstract: "Time train steps and eval forwards of one architecture on random clips.",
         discussion: "The last line printed is a JSON object with the measured numbers.")
 
-    @Option(help: "Architecture: r2plus1d_18 or c3d.")
-    var arch: String = "r2plus1d_18"
+    @Option(help: "Architecture.")
+    var arch: Architecture = .r2plus1d18
     @Option(name: .customLong("batch-size"), help: "Clips per step.")
     var batchSize: Int = 2
     @Option(help: "Frames per clip (T).")
@@ -56,7 +56,7 @@ public struct BenchCommand: ParsableCommand {
         // Threads follow the launcher's policy (OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node): the parent
         // command's `--threads` is parsed by the parent and does not reach subcommands.
         try Job.run(threads: threads) { comm in
-            let model = try makeModel(arch: arch, classes: classes, width: width, temporalStride: temporalStride)
+            let model = try arch.makeModel(classes: classes, width: width, temporalStride: temporalStride)
             if let staged = model as? StagedClassifier {
                 let algorithm: ConvAlgorithm = conv == "gemm" ? .gemm : conv == "winograd" ? .winograd : .automatic
                 for c in staged.convolutions {
@@ -105,7 +105,7 @@ public struct BenchCommand: ParsableCommand {
 
             let clips = Double(batchSize * steps)
             let result: [String: Any] = [
-                "arch": arch, "width": width, "batch_size": batchSize, "frames": frames, "crop_size": cropSize,
+                "arch": arch.rawValue, "width": width, "batch_size": batchSize, "frames": frames, "crop_size": cropSize,
                 "classes": classes, "steps": steps, "threads": BLAS.threads,
                 "train_clips_per_s": clips / trainSeconds, "eval_clips_per_s": clips / evalSeconds,
                 "train_s_per_step": trainSeconds / Double(steps), "eval_s_per_step": evalSeconds / Double(steps),

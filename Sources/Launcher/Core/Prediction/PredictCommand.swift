@@ -43,8 +43,8 @@ public struct PredictCommand: ParsableCommand {
     @Option(help: "Video frames are cropped and resized to size × size first, as asl-shards build --size.")
     public var size = 128
 
-    @Option(help: "Override the architecture (required for weights without metadata): r2plus1d_18 or c3d.")
-    public var arch: String?
+    @Option(help: "Override the architecture (required for weights without metadata).")
+    public var arch: Architecture?
     @Option(help: "Override the model width (default: metadata, else inferred from the weights).")
     public var width: Int?
     @Option(help: "Override r2plus1d_18's temporal stride, 1 or 2 (default: metadata, else 2).")

@@ -120,7 +120,7 @@ public final class Trainer {
         }
 
         // Model: identical on every rank (rank 0's weights are broadcast), and its table must match rank 0's.
-        model = try makeModel(arch: o.arch, classes: classes.count, width: o.width, temporalStride: o.temporalStride)
+        model = try o.arch.makeModel(classes: classes.count, width: o.width, temporalStride: o.temporalStride)
         model.initialize(seed: o.seed)
         try checkTableMatchesRoot()
         if let pretrained = o.pretrained, o.resume == nil {
@@ -131,7 +131,7 @@ public final class Trainer {
             let stateBytes = try comm.broadcast(bytes: comm.isRoot ? Array(try JSONEncoder().encode(state)) : [], root: 0)
             state = try JSONDecoder().decode(RunState.self, from: Data(stateBytes))
         } else {
-            state.seed = o.seed; state.arch = o.arch; state.classes = classes
+            state.seed = o.seed; state.arch = o.arch.rawValue; state.classes = classes
         }
         try broadcastModel()
 
@@ -193,7 +193,7 @@ public final class Trainer {
 
     func loadCheckpoint(directory: String, classes: [String]) throws {
         state = try RunState.load(from: directory + "/state.json")
-        guard state.arch == options.arch else {
+        guard try state.architecture(path: directory) == options.arch else {
             throw ResumeError(path: directory, reason: "the checkpoint is a \(state.arch), not a \(options.arch)")
         }
         guard state.classes == classes else {
@@ -259,9 +259,9 @@ public final class Trainer {
             var improved = false
             if finishedEpoch || state.step >= totalSteps, let val = valData {
                 let metrics = try evaluate(val, reportDirectory: runDirectory + "/reports/epoch-\(state.epoch)")
-                let value = metricValue(metrics)
+                let value = o.metric.value(of: metrics)
                 for (k, v) in metrics.summary { row["val_\(k)"] = v }
-                if state.bestMetric == nil || isBetter(value, than: state.bestMetric!) {
+                if state.bestMetric == nil || o.metric.isBetter(value, than: state.bestMetric!) {
                     state.bestMetric = value; state.bestEpoch = state.epoch; state.epochsWithoutImprovement = 0
                     improved = true
                 } else {
@@ -296,16 +296,6 @@ public final class Trainer {
                    + "run directory \(runDirectory)")
         }
     }
-
-    func metricValue(_ m: ClassificationMetrics) -> Double {
-        switch options.metric {
-        case "loss": return m.meanLoss
-        case "macro_f1": return m.macroF1
-        default: return m.accuracy
-        }
-    }
-
-    func isBetter(_ a: Double, than b: Double) -> Bool { options.metric == "loss" ? a < b : a > b }
 
     /// Unfreezes at `--unfreeze-epoch`, or when rank 0 sees a plateau of `--unfreeze-on-plateau` epochs; the decision
     /// is rank 0's, broadcast, so every rank changes its trainable set at the same step.
@@ -430,7 +420,7 @@ public final class Trainer {
         let tmp = root + "/.tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: tmp)
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        let meta = ModelMetadata(arch: options.arch, classes: trainData.classes, frames: options.frames,
+        let meta = ModelMetadata(arch: options.arch.rawValue, classes: trainData.classes, frames: options.frames,
                                  crop: options.cropSize, mean: trainData.mean, std: trainData.std)
         var strings = meta.asStrings
         strings["width"] = String(options.width)
