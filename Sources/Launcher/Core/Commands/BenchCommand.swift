@@ -35,20 +35,38 @@ public struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("winograd-budget"),
             help: "Floats of transformed tiles per Winograd chunk and thread in every conv (default: the layer's own, 4Mi).")
     var winogradBudget: Int?
-    @Option(help: "Convolution algorithm: auto (Winograd where it applies and pays, else vol2col + sgemm), gemm, winograd.")
-    var conv: String = "auto"
+    @Option(help: "Convolution algorithm of every conv.")
+    var conv: ConvChoice = .auto
     @Flag(help: "Also print the time spent in each top-level stage of one train step.")
     var profile = false
     @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores of the node).")
     var threads: Int?
     public init() {}
 
+    /// `--conv`: the names of `ConvAlgorithm`'s cases on the command line.
+    enum ConvChoice: String, CaseIterable, ExpressibleByArgument {
+        case auto
+        case gemm
+        case winograd
+
+        static var allValueDescriptions: [String: String] {
+            ["auto": "Winograd where it applies and pays (16+ channels), else vol2col + sgemm",
+             "gemm": "vol2col + sgemm everywhere",
+             "winograd": "Winograd F(2,3) wherever the geometry allows"]
+        }
+
+        var algorithm: ConvAlgorithm {
+            switch self {
+            case .auto: return .automatic
+            case .gemm: return .gemm
+            case .winograd: return .winograd
+            }
+        }
+    }
+
     public func validate() throws {
         guard batchSize > 0, frames > 0, cropSize > 0, steps > 0, width > 0, classes > 0 else {
             throw ValidationError("--batch-size, --frames, --crop-size, --steps, --width and --classes must be positive")
-        }
-        guard ["auto", "gemm", "winograd"].contains(conv) else {
-            throw ValidationError("--conv must be auto, gemm or winograd, got '\(conv)'")
         }
     }
 
@@ -58,11 +76,10 @@ public struct BenchCommand: ParsableCommand {
         try Job.run(threads: threads) { comm in
             let model = try arch.makeModel(classes: classes, width: width, temporalStride: temporalStride)
             if let staged = model as? StagedClassifier {
-                let algorithm: ConvAlgorithm = conv == "gemm" ? .gemm : conv == "winograd" ? .winograd : .automatic
                 for c in staged.convolutions {
                     if let columnBudget { c.columnBudget = columnBudget }
                     if let winogradBudget { c.winogradBudget = winogradBudget }
-                    c.algorithm = algorithm
+                    c.algorithm = conv.algorithm
                 }
             }
             let input = Tensor(shape: [batchSize, 3, frames, cropSize, cropSize])
