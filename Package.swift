@@ -65,8 +65,9 @@ let package = Package(
         // CHDF5: the verifier tests damage shard files with raw HDF5 calls to prove each violation is caught.
         .testTarget(name: "ShardsTests", dependencies: ["Shards", "Support", "CHDF5"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        // Shards: the shard-command tests write small shard sets to inspect and verify.
-        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Shards"]),
+        // Shards: the shard-command tests write small shard sets to inspect and verify; NN: the option tests build
+        // each registered architecture.
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "NN", "Shards"]),
         // Runs the built asl-predict as a user would; the PyTorch interop tests skip themselves without torch.
         .testTarget(name: "PredictTests", dependencies: ["Launcher", "NN", "Shards", "Support"]),
     ],

@@ -92,7 +92,8 @@ extension ParameterStore {
 /// What a trained model needs besides its weights to be used: stored as strings in the safetensors
 /// `__metadata__` (lists as JSON), so that Python sees it with `safe_open(...).metadata()`.
 public struct ModelMetadata: Codable, Equatable, Sendable {
-    /// Architecture name, e.g. `r2plus1d_18` or `c3d`.
+    /// Architecture name, an `Architecture` raw value (`r2plus1d_18`, `c3d`). A string, so that a file naming an
+    /// architecture this build does not know still reads and the user gets its name in the error.
     public var arch: String
     /// Class names in logit order.
     public var classes: [String]

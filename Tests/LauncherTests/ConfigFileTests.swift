@@ -23,7 +23,7 @@ final class ConfigFileTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let args = try ConfigFile.expand(["--config", path, "--batch-size", "16"])
         let o = try TrainOptions.parse(args)
-        XCTAssertEqual(o.arch, "c3d")
+        XCTAssertEqual(o.arch, .c3d)
         XCTAssertEqual(o.batchSize, 16, "the typed flag must override the file: \(args)")
         XCTAssertEqual(o.lr, 0.05)
         XCTAssertEqual(o.freezePrefixes, ["stem", "layer1"])

@@ -44,8 +44,8 @@ final class PredictorTests: XCTestCase {
         let dir = try makeTemporaryDirectory(self, "spec")
         let model = try makeModel(arch: "c3d", classes: 4, width: 3)
         try model.store.save(to: dir + "/bare.safetensors")
-        let bare = try ModelSpec.resolve(file: SafeTensorsFile(path: dir + "/bare.safetensors"), overrides: ModelOverrides(arch: "c3d"))
-        XCTAssertEqual(bare, ModelSpec(arch: "c3d", width: 3, temporalStride: 2, classes: ["class_0", "class_1", "class_2", "class_3"],
+        let bare = try ModelSpec.resolve(file: SafeTensorsFile(path: dir + "/bare.safetensors"), overrides: ModelOverrides(arch: .c3d))
+        XCTAssertEqual(bare, ModelSpec(arch: .c3d, width: 3, temporalStride: 2, classes: ["class_0", "class_1", "class_2", "class_3"],
                                        frames: 16, crop: 112, normalization: .kinetics400))
         try model.store.save(to: dir + "/meta.safetensors", metadata: ["arch": "c3d", "frames": "8", "crop": "64", "width": "3",
                                                                       "frame_stride": "2",
@@ -63,6 +63,10 @@ final class PredictorTests: XCTestCase {
         try model.store.save(to: dir + "/bad-meta.safetensors", metadata: ["arch": "c3d", "frames": "eight"])
         XCTAssertThrowsError(try ModelSpec.resolve(file: SafeTensorsFile(path: dir + "/bad-meta.safetensors"), overrides: ModelOverrides())) {
             XCTAssertTrue("\($0)".contains("cannot parse frames = eight"), "\($0)")
+        }
+        try model.store.save(to: dir + "/future.safetensors", metadata: ["arch": "x3d"])
+        XCTAssertThrowsError(try ModelSpec.resolve(file: SafeTensorsFile(path: dir + "/future.safetensors"), overrides: ModelOverrides())) {
+            XCTAssertTrue("\($0)".contains("unknown architecture 'x3d'") && "\($0)".contains("known: r2plus1d_18, c3d"), "\($0)")
         }
     }
 }

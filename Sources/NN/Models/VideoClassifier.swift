@@ -178,16 +178,8 @@ func overwriting(_ bn: BatchNorm3d) -> BatchNorm3d {
     return bn
 }
 
-/// Builds a model by architecture name: `r2plus1d_18` or `c3d`. `width` 64 is the standard model; smaller values
-/// scale every channel count proportionally. `temporalStride` (r2plus1d_18 only) 2 is torchvision's, 1 keeps T.
+/// Builds a model by architecture name (`Architecture`'s raw values); throws, listing the known names, for any other.
 public func makeModel(arch: String, classes: Int, width: Int = 64, temporalStride: Int = 2) throws
     -> VideoClassifier {
-    guard classes > 0, width > 0 else {
-        throw NNError("makeModel", "classes (\(classes)) and width (\(width)) must be positive")
-    }
-    switch arch {
-    case "r2plus1d_18": return R2Plus1D18(classes: classes, width: width, temporalStride: temporalStride)
-    case "c3d": return C3D(classes: classes, width: width)
-    default: throw NNError("makeModel", "unknown architecture '\(arch)' (known: r2plus1d_18, c3d)")
-    }
+    try Architecture(named: arch).makeModel(classes: classes, width: width, temporalStride: temporalStride)
 }

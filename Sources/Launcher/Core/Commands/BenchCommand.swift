@@ -10,11 +10,11 @@ import Support
 public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time train steps and eval forwards of r2plus1d_18 or c3d on random clips.",
+        abstract: "Time train steps and eval forwards of one architecture on random clips.",
         discussion: "The last line printed is a JSON object with the measured numbers.")
 
-    @Option(help: "Architecture: r2plus1d_18 or c3d.")
-    var arch: String = "r2plus1d_18"
+    @Option(help: "Architecture.")
+    var arch: Architecture = .r2plus1d18
     @Option(name: .customLong("batch-size"), help: "Clips per step.")
     var batchSize: Int = 2
     @Option(help: "Frames per clip (T).")
@@ -35,20 +35,38 @@ public struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("winograd-budget"),
             help: "Floats of transformed tiles per Winograd chunk and thread in every conv (default: the layer's own, 4Mi).")
     var winogradBudget: Int?
-    @Option(help: "Convolution algorithm: auto (Winograd where it applies and pays, else vol2col + sgemm), gemm, winograd.")
-    var conv: String = "auto"
+    @Option(help: "Convolution algorithm of every conv.")
+    var conv: ConvChoice = .auto
     @Flag(help: "Also print the time spent in each top-level stage of one train step.")
     var profile = false
     @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores of the node).")
     var threads: Int?
     public init() {}
 
+    /// `--conv`: the names of `ConvAlgorithm`'s cases on the command line.
+    enum ConvChoice: String, CaseIterable, ExpressibleByArgument {
+        case auto
+        case gemm
+        case winograd
+
+        static var allValueDescriptions: [String: String] {
+            ["auto": "Winograd where it applies and pays (16+ channels), else vol2col + sgemm",
+             "gemm": "vol2col + sgemm everywhere",
+             "winograd": "Winograd F(2,3) wherever the geometry allows"]
+        }
+
+        var algorithm: ConvAlgorithm {
+            switch self {
+            case .auto: return .automatic
+            case .gemm: return .gemm
+            case .winograd: return .winograd
+            }
+        }
+    }
+
     public func validate() throws {
         guard batchSize > 0, frames > 0, cropSize > 0, steps > 0, width > 0, classes > 0 else {
             throw ValidationError("--batch-size, --frames, --crop-size, --steps, --width and --classes must be positive")
-        }
-        guard ["auto", "gemm", "winograd"].contains(conv) else {
-            throw ValidationError("--conv must be auto, gemm or winograd, got '\(conv)'")
         }
     }
 
@@ -56,13 +74,12 @@ public struct BenchCommand: ParsableCommand {
         // Threads follow the launcher's policy (OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node): the parent
         // command's `--threads` is parsed by the parent and does not reach subcommands.
         try Job.run(threads: threads) { comm in
-            let model = try makeModel(arch: arch, classes: classes, width: width, temporalStride: temporalStride)
+            let model = try arch.makeModel(classes: classes, width: width, temporalStride: temporalStride)
             if let staged = model as? StagedClassifier {
-                let algorithm: ConvAlgorithm = conv == "gemm" ? .gemm : conv == "winograd" ? .winograd : .automatic
                 for c in staged.convolutions {
                     if let columnBudget { c.columnBudget = columnBudget }
                     if let winogradBudget { c.winogradBudget = winogradBudget }
-                    c.algorithm = algorithm
+                    c.algorithm = conv.algorithm
                 }
             }
             let input = Tensor(shape: [batchSize, 3, frames, cropSize, cropSize])
@@ -105,7 +122,7 @@ public struct BenchCommand: ParsableCommand {
 
             let clips = Double(batchSize * steps)
             let result: [String: Any] = [
-                "arch": arch, "width": width, "batch_size": batchSize, "frames": frames, "crop_size": cropSize,
+                "arch": arch.rawValue, "width": width, "batch_size": batchSize, "frames": frames, "crop_size": cropSize,
                 "classes": classes, "steps": steps, "threads": BLAS.threads,
                 "train_clips_per_s": clips / trainSeconds, "eval_clips_per_s": clips / evalSeconds,
                 "train_s_per_step": trainSeconds / Double(steps), "eval_s_per_step": evalSeconds / Double(steps),

@@ -17,7 +17,7 @@ public struct EvaluateCommand: ParsableCommand {
     @Option(help: "Clips per video (evenly spaced windows, logits averaged).") var testClips = 1
     @Option(help: "Clips per rank per forward.") var batchSize = 8
     @Option(help: "Frame stride when sampling (default: the weights' metadata, else 1).") var frameStride: Int?
-    @Option(help: "Architecture, for weights without metadata.") var arch: String?
+    @Option(help: "Architecture, for weights without metadata.") var arch: Architecture?
     @Option(help: "Frames per window (default: the weights' metadata).") var frames: Int?
     @Option(help: "Crop size (default: the weights' metadata).") var cropSize: Int?
     @Option(help: "Loader threads per rank.") var workers = 2
@@ -49,7 +49,7 @@ public struct EvaluateCommand: ParsableCommand {
             let metrics = try evaluateModel(predictor.model, on: data, communicator: comm, reportDirectory: directory,
                                             title: "\(spec.arch) \(split)")
             print0(comm, String(format: "%@ %@: %d clips  loss %.4f  top1 %.2f%%  top5 %.2f%%  macro-F1 %.2f%%",
-                                spec.arch, split, Int(metrics.count), metrics.meanLoss, 100 * metrics.accuracy,
+                                spec.arch.rawValue, split, Int(metrics.count), metrics.meanLoss, 100 * metrics.accuracy,
                                 100 * metrics.top5Accuracy, 100 * metrics.macroF1))
             print0(comm, "reports: \(directory)")
         }

@@ -8,6 +8,23 @@ import Foundation
 import NN
 import Shards
 
+/// The hand crops that apply to a video alone: it has no source box (`bbox`) nor a box file entry (`boxes:FILE`).
+public enum VideoHandCrop: String, CaseIterable, ExpressibleByArgument, Sendable {
+    case motion
+    case none
+
+    public static var allValueDescriptions: [String: String] {
+        ["motion": "around what moves across the clip, else the centre square", "none": "the centre square"]
+    }
+
+    var mode: HandCropMode {
+        switch self {
+        case .motion: return .motion
+        case .none: return .none
+        }
+    }
+}
+
 public struct PredictCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "asl-predict",
@@ -38,13 +55,13 @@ public struct PredictCommand: ParsableCommand {
     public var frameStride: Int?
     @Option(help: "Shard split to classify in a shard directory (default: every split).")
     public var split: String?
-    @Option(name: .customLong("hand-crop"), help: "Video crop box: motion (around what moves) or none (centre square).")
-    public var handCrop = "motion"
+    @Option(name: .customLong("hand-crop"), help: "Square crop box of a video, then resized to --size.")
+    public var handCrop = VideoHandCrop.motion
     @Option(help: "Video frames are cropped and resized to size × size first, as asl-shards build --size.")
     public var size = 128
 
-    @Option(help: "Override the architecture (required for weights without metadata): r2plus1d_18 or c3d.")
-    public var arch: String?
+    @Option(help: "Override the architecture (required for weights without metadata).")
+    public var arch: Architecture?
     @Option(help: "Override the model width (default: metadata, else inferred from the weights).")
     public var width: Int?
     @Option(help: "Override r2plus1d_18's temporal stride, 1 or 2 (default: metadata, else 2).")
@@ -67,7 +84,6 @@ public struct PredictCommand: ParsableCommand {
         guard topK > 0, clips > 0, (frameStride ?? 1) > 0, size > 0 else {
             throw ValidationError("--top-k, --clips, --frame-stride and --size must be positive")
         }
-        guard ["motion", "none"].contains(handCrop) else { throw ValidationError("--hand-crop is motion or none") }
         for (flag, value) in [("--mean", mean), ("--std", std)] {
             if let value, (try? floats(value))?.count != 3 { throw ValidationError("\(flag) takes three comma-separated numbers") }
         }
@@ -113,7 +129,7 @@ public struct PredictCommand: ParsableCommand {
     /// standard error). Errors that concern the whole run (unreadable shards, unwritable outputs) are thrown.
     func predict(predictor: Predictor) throws -> Int {
         let transform = predictor.transform(clips: clips, frameStride: predictor.spec.frameStride)
-        let clipOptions = ClipOptions(size: size, stride: 1, handCrop: try HandCropMode(parsing: handCrop))
+        let clipOptions = ClipOptions(size: size, stride: 1, handCrop: handCrop.mode)
         var predictions: [Prediction] = []
         var failed: [(id: String, error: String)] = []
         var metrics: ClassificationMetrics?

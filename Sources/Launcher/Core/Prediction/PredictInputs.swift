@@ -85,7 +85,7 @@ enum PredictionReport {
             if let label = p.label { item["label"] = label }
             return item
         }
-        let root: [String: Any] = ["weights": predictor.weightsPath, "arch": predictor.spec.arch,
+        let root: [String: Any] = ["weights": predictor.weightsPath, "arch": predictor.spec.arch.rawValue,
                                    "classes": predictor.spec.classes, "predictions": items,
                                    "failed": failed.map { ["id": $0.id, "error": $0.error] }]
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])

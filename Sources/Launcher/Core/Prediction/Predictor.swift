@@ -20,7 +20,7 @@ public struct PredictError: Error, CustomStringConvertible {
 
 /// Everything needed to rebuild a model and feed it: resolved from metadata, flags and tensor shapes.
 public struct ModelSpec: Equatable, Sendable {
-    public var arch: String
+    public var arch: Architecture
     /// Channel width (64 is the standard model).
     public var width: Int
     /// r2plus1d_18's temporal stride (2 is torchvision's).
@@ -35,7 +35,7 @@ public struct ModelSpec: Equatable, Sendable {
     /// Stored frames between consecutive input frames (the trainer's --frame-stride).
     public var frameStride: Int
 
-    public init(arch: String, width: Int, temporalStride: Int, classes: [String], frames: Int, crop: Int,
+    public init(arch: Architecture, width: Int, temporalStride: Int, classes: [String], frames: Int, crop: Int,
                 normalization: Normalization, frameStride: Int = 1) {
         self.arch = arch; self.width = width; self.temporalStride = temporalStride; self.classes = classes
         self.frames = frames; self.crop = crop; self.normalization = normalization; self.frameStride = frameStride
@@ -44,7 +44,7 @@ public struct ModelSpec: Equatable, Sendable {
 
 /// Values given on the command line; nil means "take it from the file".
 public struct ModelOverrides: Sendable {
-    public var arch: String?
+    public var arch: Architecture?
     public var width: Int?
     public var temporalStride: Int?
     public var classes: [String]?
@@ -54,7 +54,7 @@ public struct ModelOverrides: Sendable {
     public var std: [Float]?
     public var frameStride: Int?
 
-    public init(arch: String? = nil, width: Int? = nil, temporalStride: Int? = nil, classes: [String]? = nil,
+    public init(arch: Architecture? = nil, width: Int? = nil, temporalStride: Int? = nil, classes: [String]? = nil,
                 frames: Int? = nil, crop: Int? = nil, mean: [Float]? = nil, std: [Float]? = nil,
                 frameStride: Int? = nil) {
         self.arch = arch; self.width = width; self.temporalStride = temporalStride; self.classes = classes
@@ -63,13 +63,9 @@ public struct ModelOverrides: Sendable {
 }
 
 extension ModelSpec {
-    /// The tensor that identifies each architecture's state dict, and whose first dimension is the model width.
-    static let signatureKeys = ["r2plus1d_18": "stem.3.weight", "c3d": "conv1.conv.weight"]
-
     /// Resolves the spec of the weights in `file`. Each field comes from `overrides`, else the file's metadata
     /// (`arch`, `classes`, `frames`, `crop`, `mean`, `std`, and the trainer's `width`, `temporal_stride`), else:
-    /// arch is required; width is the first dimension of `stem.3.weight` (r2plus1d_18: its output is the width,
-    /// while `stem.0`'s 45·w/64 rounds several widths to one) or `conv1.conv.weight` (c3d); classes are
+    /// arch is required; width is the first dimension of the arch's `signatureKey` tensor; classes are
     /// `class_0…` for the rows of `fc.weight`; temporal stride 2, 16 frames, crop 112 and Kinetics-400
     /// normalization (torchvision's pretrained models). Throws `PredictError` when the file's tensors contradict
     /// the chosen arch or the class names, `WeightsError` for unparsable metadata.
@@ -83,17 +79,24 @@ extension ModelSpec {
             }
             return v
         }
-        let detected = signatureKeys.filter { file.tensors[$0.value] != nil }.map(\.key).sorted()
-        guard let arch = o.arch ?? meta["arch"] else {
+        let detected = Architecture.allCases.filter { file.tensors[$0.signatureKey] != nil }
+        let arch: Architecture
+        if let chosen = o.arch {
+            arch = chosen
+        } else if let name = meta["arch"] {
+            guard let named = Architecture(rawValue: name) else {
+                throw PredictError(path: path, "unknown architecture '\(name)'", hint: "known: \(Architecture.knownNames)")
+            }
+            arch = named
+        } else {
             throw PredictError(path: path, "the file has no metadata naming its architecture",
                                hint: "pass --arch" + (detected.count == 1 ? " \(detected[0]) (its keys look like \(detected[0])'s)"
-                                                                          : " r2plus1d_18 or c3d"))
+                                                                          : " (one of \(Architecture.knownNames))"))
         }
-        guard let signature = signatureKeys[arch] else {
-            throw PredictError(path: path, "unknown architecture '\(arch)'", hint: "known: r2plus1d_18, c3d")
-        }
+        let signature = arch.signatureKey
         guard let sig = file.tensors[signature] else {
-            let what = detected.isEmpty ? "neither r2plus1d_18's nor c3d's keys" : "the weights of \(detected.joined(separator: ", "))"
+            let what = detected.isEmpty ? "none of the keys of \(Architecture.knownNames)"
+                                        : "the weights of \(detected.map(\.rawValue).joined(separator: ", "))"
             throw PredictError(path: path, "architecture mismatch: the model is \(arch) but the file holds \(what) (no \(signature))",
                                hint: detected.count == 1 ? "use --arch \(detected[0]), or the weights of a \(arch) model"
                                                          : "check that this is a weights file of this project or torchvision")
@@ -143,8 +146,7 @@ public final class Predictor {
     public init(weights: String, overrides: ModelOverrides = ModelOverrides()) throws {
         let file = try SafeTensorsFile(path: weights)
         spec = try ModelSpec.resolve(file: file, overrides: overrides)
-        model = try makeModel(arch: spec.arch, classes: spec.classes.count, width: spec.width,
-                              temporalStride: spec.temporalStride)
+        model = try spec.arch.makeModel(classes: spec.classes.count, width: spec.width, temporalStride: spec.temporalStride)
         try model.store.load(from: weights)
         weightsPath = weights
     }

@@ -22,8 +22,8 @@ struct BuildCommonOptions: ParsableArguments {
     @Option(help: "Decoding threads; the output is identical for any value.")
     var workers: Int = Node.onlineCores
 
-    @Option(name: .customLong("hand-crop"), help: "Crop box per clip: bbox (the source's), motion, none (centre square) or boxes:FILE (JSON {clip_id: [x0,y0,x1,y1]}).")
-    var handCrop: String = "bbox"
+    @Option(name: .customLong("hand-crop"), help: "Square crop box per clip, then resized to --size.")
+    var handCrop: HandCropMode = .bbox
 
     @Option(help: "Margin added on each side of the box, as a fraction of its longer edge.")
     var margin: Double = 0.1
@@ -53,14 +53,12 @@ struct BuildCommonOptions: ParsableArguments {
         guard valFraction >= 0, testFraction >= 0, valFraction + testFraction < 1 else {
             throw ValidationError("--val-fraction and --test-fraction must be at least 0 and sum to less than 1")
         }
-        _ = try HandCropMode(parsing: handCrop)
     }
 
     /// Assigns splits, checks the output directory, builds with a progress bar and prints a summary.
     func run(plan: SourcePlan, source: String, record: [String: String]) throws {
-        let mode = try HandCropMode(parsing: handCrop)
         var boxes: [String: [Double]] = [:]
-        if case .boxes(let path) = mode { boxes = try ClipOptions.loadBoxes(path: path) }
+        if case .boxes(let path) = handCrop { boxes = try ClipOptions.loadBoxes(path: path) }
         let planned = SourcePlan(
             classes: plan.classes,
             inputs: try SplitPlanner.assign(plan.inputs, valFraction: valFraction, testFraction: testFraction, seed: seed,
@@ -69,12 +67,12 @@ struct BuildCommonOptions: ParsableArguments {
         try ShardBuilder.checkOutput(out)
         var recorded = record
         recorded.merge([
-            "source": source, "size": "\(size)", "stride": "\(stride)", "shards": "\(shards)", "hand_crop": handCrop,
+            "source": source, "size": "\(size)", "stride": "\(stride)", "shards": "\(shards)", "hand_crop": handCrop.description,
             "margin": "\(margin)", "compression": "\(compression)", "val_fraction": "\(valFraction)",
             "test_fraction": "\(testFraction)", "seed": "\(seed)", "split_by_signer": "\(splitBySigner)",
         ]) { a, _ in a }
         let options = ShardBuildOptions(
-            out: out, clip: ClipOptions(size: size, stride: stride, handCrop: mode, margin: margin, boxes: boxes),
+            out: out, clip: ClipOptions(size: size, stride: stride, handCrop: handCrop, margin: margin, boxes: boxes),
             shards: shards, workers: workers, compression: compression, source: source, recordedOptions: recorded)
         print("\(source): \(planned.classes.count) classes, \(planned.inputs.count) clips to decode"
               + (plan.skipped.isEmpty ? "" : ", \(plan.skipped.count) inputs missing") + ", \(workers) worker(s)")

@@ -3,6 +3,7 @@
 // keyed by (seed, epoch, global sample index, step), so these counters are the whole random state: a resumed run
 // replays exactly.
 import Foundation
+import NN
 import Support
 
 public struct RunState: Codable, Equatable {
@@ -22,6 +23,7 @@ public struct RunState: Codable, Equatable {
     public var worldSize = 1
     public var globalBatch = 0
     public var seed: UInt64 = 0
+    /// An `Architecture` raw value (a string on disk); `architecture(path:)` reads it.
     public var arch = ""
     public var classes: [String] = []
 
@@ -33,6 +35,14 @@ public struct RunState: Codable, Equatable {
         } catch {
             throw ResumeError(path: path, reason: "cannot read the run state: \(error)")
         }
+    }
+
+    /// `arch` as an `Architecture`; throws `ResumeError` (naming the known ones) for a name this build does not know.
+    public func architecture(path: String) throws -> Architecture {
+        guard let arch = Architecture(rawValue: arch) else {
+            throw ResumeError(path: path, reason: "the run state names an unknown architecture '\(arch)' (known: \(Architecture.knownNames))")
+        }
+        return arch
     }
 
     public func save(to path: String) throws {

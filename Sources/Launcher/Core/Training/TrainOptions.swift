@@ -2,6 +2,7 @@
 // (`--config FILE`) may set any of them, and flags typed on the command line win.
 import ArgumentParser
 import Foundation
+import NN
 
 public struct TrainOptions: ParsableArguments {
     // Data
@@ -17,13 +18,12 @@ public struct TrainOptions: ParsableArguments {
     @Flag(help: "Allow horizontal flips in augmentation (off by default: a flip changes handedness).")
     public var hflip = false
     @Option(help: "Decode/augment worker threads per rank.") public var workers = 2
-    @Option(help: "Sampling: global (one permutation over all clips) or local (each rank reads its own shards).")
-    public var sampling = "global"
+    @Option(help: "How training clips are spread over ranks.") public var sampling = SamplingMode.global
     @Flag(help: "Drop the tail of an epoch instead of padding it so that every rank runs the same steps.")
     public var dropLast = false
 
     // Model
-    @Option(help: "Architecture: r2plus1d_18 or c3d.") public var arch = "r2plus1d_18"
+    @Option(help: "Architecture.") public var arch = Architecture.r2plus1d18
     @Option(help: "Base channel width (64 = the standard model).") public var width = 64
     @Option(help: "r2plus1d_18 temporal stride of layers 2-4 (2 = torchvision, 1 keeps T).") public var temporalStride = 2
 
@@ -31,14 +31,14 @@ public struct TrainOptions: ParsableArguments {
     @Option(help: "Clips per rank per step.") public var batchSize = 8
     @Option(help: "Epochs.") public var epochs = 10
     @Option(help: "Stop after this many optimizer steps in total.") public var steps: Int?
-    @Option(help: "Optimizer: sgd or adamw.") public var optimizer = "sgd"
+    @Option(help: "Optimizer (--momentum and --nesterov apply to sgd).") public var optimizer = OptimizerKind.sgd
     @Option(help: "Learning rate (both groups, unless --backbone-lr/--head-lr are given).") public var lr: Double = 0.01
     @Option(help: "Learning rate of the backbone (everything but fc).") public var backboneLr: Double?
     @Option(help: "Learning rate of the classifier head (fc).") public var headLr: Double?
     @Option(help: "SGD momentum.") public var momentum: Double = 0.9
     @Flag(help: "Nesterov momentum.") public var nesterov = false
     @Option(help: "Weight decay.") public var weightDecay: Double = 1e-4
-    @Option(help: "LR schedule: cosine, step or constant.") public var schedule = "cosine"
+    @Option(help: "Learning-rate schedule.") public var schedule = ScheduleKind.cosine
     @Option(help: "Linear warm-up steps.") public var warmupSteps = 0
     @Option(help: "Step schedule: decay every this many steps.") public var stepSize = 1000
     @Option(help: "Step schedule: decay factor.") public var gamma: Double = 0.1
@@ -78,8 +78,7 @@ public struct TrainOptions: ParsableArguments {
                                + "--accumulate rises instead of the per-rank batch beyond this (BN then normalizes "
                                + "groups of this size)."))
     public var maxBatchSize: Int?
-    @Option(help: "Metric for best checkpoint, early stopping and plateaus: top1, macro_f1 or loss.")
-    public var metric = "top1"
+    @Option(help: "Validation metric for best checkpoint, early stopping and plateaus.") public var metric = Metric.top1
     @Option(help: "Stop when the metric has not improved for this many epochs (0 = never).") public var patience = 0
     @Option(help: "Clips per video in evaluation (evenly spaced windows, logits averaged).") public var testClips = 1
     @Option(help: "Log a line every this many steps.") public var logEvery = 10
@@ -91,15 +90,6 @@ public struct TrainOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        guard ["r2plus1d_18", "c3d"].contains(arch) else { throw ValidationError("--arch must be r2plus1d_18 or c3d") }
-        guard ["global", "local"].contains(sampling) else { throw ValidationError("--sampling must be global or local") }
-        guard ["sgd", "adamw"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adamw") }
-        guard ["cosine", "step", "constant"].contains(schedule) else {
-            throw ValidationError("--schedule must be cosine, step or constant")
-        }
-        guard ["top1", "macro_f1", "loss"].contains(metric) else {
-            throw ValidationError("--metric must be top1, macro_f1 or loss")
-        }
         guard batchSize > 0, frames > 0, cropSize > 0, width > 0, accumulate > 0, epochs > 0, testClips > 0 else {
             throw ValidationError("--batch-size, --frames, --crop-size, --width, --accumulate, --epochs and --test-clips must be positive")
         }

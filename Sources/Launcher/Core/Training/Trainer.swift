@@ -104,12 +104,12 @@ public final class Trainer {
         }
 
         // Model: identical on every rank (rank 0's weights are broadcast), and its table must match rank 0's.
-        model = try makeModel(arch: o.arch, classes: classes.count, width: o.width, temporalStride: o.temporalStride)
+        model = try o.arch.makeModel(classes: classes.count, width: o.width, temporalStride: o.temporalStride)
         model.initialize(seed: o.seed)
         try coordinator.checkTableMatchesRoot(model.store)
         if let directory = resume.directory, let saved = resume.state {
             try coordinator.agree("resume") {
-                guard saved.arch == o.arch else {
+                guard try saved.architecture(path: directory) == o.arch else {
                     throw ResumeError(path: directory, reason: "the checkpoint is a \(saved.arch), not a \(o.arch)")
                 }
                 guard saved.classes == classes else {
@@ -122,7 +122,7 @@ public final class Trainer {
             if let pretrained = o.pretrained {
                 try coordinator.agree("pretrained weights") { try loadPretrained(pretrained, classes: classes) }
             }
-            state.seed = o.seed; state.arch = o.arch; state.classes = classes
+            state.seed = o.seed; state.arch = o.arch.rawValue; state.classes = classes
         }
         try coordinator.broadcastModel(model.store)
 
@@ -219,10 +219,10 @@ public final class Trainer {
             if finishedEpoch || state.step >= totalSteps, let val = valData {
                 let metrics = try evaluateModel(model, on: val, communicator: comm,
                                                 reportDirectory: runDirectory + "/reports/epoch-\(state.epoch)",
-                                                title: "\(o.arch) epoch \(state.epoch)")
-                let value = metricValue(metrics)
+                                                title: "\(o.arch.rawValue) epoch \(state.epoch)")
+                let value = o.metric.value(of: metrics)
                 for (k, v) in metrics.summary { row["val_\(k)"] = v }
-                if state.bestMetric == nil || isBetter(value, than: state.bestMetric!) {
+                if state.bestMetric == nil || o.metric.isBetter(value, than: state.bestMetric!) {
                     state.bestMetric = value; state.bestEpoch = state.epoch; state.epochsWithoutImprovement = 0
                     improved = true
                 } else {
@@ -254,16 +254,6 @@ public final class Trainer {
                    + "run directory \(runDirectory)")
         }
     }
-
-    func metricValue(_ m: ClassificationMetrics) -> Double {
-        switch options.metric {
-        case "loss": return m.meanLoss
-        case "macro_f1": return m.macroF1
-        default: return m.accuracy
-        }
-    }
-
-    func isBetter(_ a: Double, than b: Double) -> Bool { options.metric == "loss" ? a < b : a > b }
 
     /// Unfreezes at `--unfreeze-epoch`, or when rank 0 sees a plateau of `--unfreeze-on-plateau` epochs; the decision
     /// is rank 0's, broadcast, so every rank changes its trainable set at the same step.
@@ -351,7 +341,7 @@ public final class Trainer {
         state.worldSize = comm.size
         state.globalBatch = globalBatch
         let o = options
-        let meta = ModelMetadata(arch: o.arch, classes: trainData.classes, frames: o.frames, crop: o.cropSize,
+        let meta = ModelMetadata(arch: o.arch.rawValue, classes: trainData.classes, frames: o.frames, crop: o.cropSize,
                                  mean: trainData.mean, std: trainData.std, width: o.width,
                                  temporalStride: o.temporalStride, frameStride: o.frameStride)
         try checkpointer.save(model: model.store, metadata: meta, optimizer: optimizer, state: state, best: best)

@@ -72,7 +72,7 @@ final class TrainingData {
 
     init(directory: String, split: String, options o: TrainOptions, training: Bool, rank: Int, size: Int) throws {
         // Local sampling opens only this rank's shards (i mod size == rank): other nodes' shards need not be here.
-        let local = training && o.sampling == "local"
+        let local = training && o.sampling == .local
         dataset = try ShardDataset(path: directory, split: split, owned: local ? { $0 % size == rank } : nil)
         options = o
         self.training = training
@@ -87,7 +87,7 @@ final class TrainingData {
                                   evaluationClips: training ? 1 : o.testClips, seed: o.seed)
     }
 
-    var isLocal: Bool { training && options.sampling == "local" }
+    var isLocal: Bool { training && options.sampling == .local }
 
     /// Micro-batches each rank runs per epoch (identical on every rank; agreed by allreduce in local mode).
     func microBatchesPerEpoch(comm: Communicator) throws -> Int {

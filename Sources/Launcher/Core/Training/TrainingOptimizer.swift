@@ -14,17 +14,17 @@ final class TrainingOptimizer {
         let groups = ParameterGroup.backboneAndHead(store, headPrefixes: ["fc"], backboneLR: o.backboneLr ?? o.lr,
                                                     headLR: o.headLr ?? o.lr, weightDecay: o.weightDecay)
         switch o.optimizer {
-        case "adamw": optimizer = AdamW(store: store, groups: groups)
-        default: optimizer = SGD(store: store, groups: groups, momentum: o.momentum, nesterov: o.nesterov)
+        case .sgd: optimizer = SGD(store: store, groups: groups, momentum: o.momentum, nesterov: o.nesterov)
+        case .adamw: optimizer = AdamW(store: store, groups: groups)
         }
     }
 
     /// The schedule over a run of `totalSteps` optimizer steps.
     func schedule(totalSteps: Int) -> LRSchedule {
         switch options.schedule {
-        case "constant": return .constant
-        case "step": return .step(stepSize: options.stepSize, gamma: options.gamma)
-        default:
+        case .constant: return .constant
+        case .step: return .step(stepSize: options.stepSize, gamma: options.gamma)
+        case .cosine:
             let warmup = min(options.warmupSteps, max(0, totalSteps - 1))
             return .warmupCosine(warmupSteps: warmup, startFactor: warmup > 0 ? 0.01 : 1,
                                  totalSteps: max(totalSteps, warmup + 1), minFactor: 0)
