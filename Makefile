@@ -3,7 +3,7 @@
 # on the numeric loops the tests exercise).
 
 APT_PACKAGES := pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools \
-	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg libopencv-dev
+	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg libopencv-dev strace
 SWIFT_BUILD := swift build -c release
 BIN := .build/release
 # mpirun refuses to start as root unless told twice; CI and containers run as root.
@@ -28,9 +28,14 @@ build: deps
 unit-test: build
 	swift test -c release
 
+# The multi-rank suites run twice: with Open MPI's default transports (shared memory on one node), then forced onto
+# TCP (`btl self,tcp`), the transport between nodes. strace (in APT_PACKAGES) kills runs at each checkpoint rename.
 mpi-test: build
 	bash Tests/mpi/run-mpi-tests.sh $(BIN)
 	bash Tests/mpi/run-train-tests.sh $(BIN)
+	bash Tests/mpi/run-resilience-tests.sh $(BIN)
+	OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,tcp TEST_LABEL=mpi-tcp bash Tests/mpi/run-mpi-tests.sh $(BIN)
+	OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,tcp TEST_LABEL=train-tcp bash Tests/mpi/run-train-tests.sh $(BIN)
 
 test: unit-test mpi-test
 

@@ -45,4 +45,11 @@ final class ConfigFileTests: XCTestCase {
             XCTAssertTrue("\(error)".contains(path), "\(error)")
         }
     }
+
+    func testConfigOfTheSupervisedCommandAfterDoubleDashIsLeftToIt() throws {
+        let path = try write("batch_size: 4\n", ext: "yaml")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let args = ["supervise", "--max-restarts", "2", "--", "mpirun", "-np", "2", "asl-dist-train", "--config", path]
+        XCTAssertEqual(try ConfigFile.expand(args), args, "the job's --config is the job's to read")
+    }
 }

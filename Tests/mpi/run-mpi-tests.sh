@@ -55,6 +55,16 @@ fi
 
 expect_ok "allreduce-bench runs on 2 ranks" mpirun -np 2 "$BIN/asl-dist-train" allreduce-bench --max-bytes 1048576
 
+# When the transport is forced (OMPI_MCA_btl, e.g. self,tcp: the path between nodes), the setting must be what
+# carries the traffic: without a transport between processes ("self" alone) the same job cannot start.
+if [ -n "${OMPI_MCA_btl:-}" ]; then
+    OMPI_MCA_btl=self timeout 60 mpirun -np 2 "$BIN/asl-dist-train" comm-check >"$log/out" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && grep -q "unable to reach each other" "$log/out"; then
+        pass "the forced transport is the one in use (btl self alone cannot connect the ranks; tests ran on btl $OMPI_MCA_btl)"
+    else fail "the forced transport is the one in use (btl self alone: exit $rc)" "$log/out"; fi
+fi
+
 rm -rf "$log"
-echo "mpi: $passed passed, $failed failed"
+echo "${TEST_LABEL:-mpi}: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -233,5 +233,30 @@ if "$T" $COMMON --steps 31 --batch-size 8 --out "$out" --resume auto >"$out.log"
     pass "a run directory with last/ as a directory is migrated and resumed"
 else fail "a run directory with last/ as a directory is migrated and resumed" "$out.log"; fi
 
+# 6. hostfiles/slurm.sbatch outside Slurm (the variables it reads set by hand, scontrol a stub that records its
+#    arguments): Slurm's warning signal (SIGUSR1 to the batch shell) stops and saves, the script requeues the job
+#    and exits 75; its second run continues from the checkpoint and finishes.
+mkdir -p "$work/stub"
+printf '#!/bin/sh\necho "$@" >>"%s"\n' "$work/scontrol.calls" >"$work/stub/scontrol"
+chmod +x "$work/stub/scontrol"
+out="$work/slurm"
+# Runs the script in place of the calling (sub)shell: the signal below must reach the batch script's own shell, as
+# Slurm's does, so it is started as `slurm_run &` (its pid is $!) and run again as `(slurm_run)`.
+slurm_run() {
+    export PATH="$work/stub:$PATH" SLURM_JOB_ID=42 SLURM_NTASKS_PER_NODE=2 SLURM_CPUS_PER_TASK=1 ASL_BIN="$BIN"
+    exec bash hostfiles/slurm.sbatch $COMMON --steps 30 --batch-size 4 --out "$out" >>"$out.log" 2>&1
+}
+slurm_run &
+job=$!
+wait_steps "$out.log" 8
+kill -USR1 $job
+wait $job; rc=$?
+s=$(saved_step "$out")
+if [ $rc -eq 75 ] && [ "$(cat "$work/scontrol.calls" 2>/dev/null)" = "requeue 42" ] && [ -n "$s" ] && [ "$s" -lt 30 ] &&
+    (slurm_run) && [ "$(saved_step "$out")" = 30 ] && grep -q "resuming from .*step-0*$s " "$out.log" &&
+    same_weights "$work/ref2" "$out" 1e-6 "$out.cmp"; then
+    pass "slurm.sbatch: the warning signal saves at step $s and requeues; the requeued run finishes: $(tail -1 "$out.cmp")"
+else fail "slurm.sbatch: warning signal, requeue, continue (exit $rc, saved step ${s:-none})" "$out.log" "$work/scontrol.calls"; fi
+
 echo "resilience: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -132,5 +132,5 @@ if [ $rc -ne 0 ] && [ $elapsed -le 30 ] && grep -q "missing\|no progress" "$work
     pass "a stalled rank is reported and the job ends (exit $rc after ${elapsed}s)"
 else fail "a stalled rank is reported and the job ends (exit $rc after ${elapsed}s)" "$work/a.log"; fi
 
-echo "train: $passed passed, $failed failed"
+echo "${TEST_LABEL:-train}: $passed passed, $failed failed"
 [ $failed -eq 0 ]
