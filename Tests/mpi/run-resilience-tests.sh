@@ -7,16 +7,7 @@
 # Prints "resilience: N passed, N failed"; exits non-zero on failure.
 set -u
 BIN=${1:-.build/release}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-passed=0; failed=0
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; shift; for f in "$@"; do tail -n 25 "$f" | sed 's/^/    /'; done; failed=$((failed + 1)); }
-
-"$BIN/asl-shards" synth --out "$work/synth" --classes 4 --clips-per-class 20 --frames 16 --size 64 >/dev/null 2>&1 &&
-"$BIN/asl-shards" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" \
-    --out "$work/shards" --size 48 --shards 2 >/dev/null 2>&1 || { echo "FAIL could not build the test shards"; exit 1; }
+source "$(dirname "$0")/common.sh"
 
 T="$BIN/asl-dist-train"
 # The tiny C3D of run-train-tests.sh (56 training clips: 7 steps of 8 per epoch), at a constant learning rate so
@@ -76,6 +67,23 @@ signal_test term "SIGTERM to one rank of 2" TERM rank
 signal_test usr1 "SIGUSR1 to mpirun" USR1 mpirun
 signal_test int "SIGINT to a single rank" INT alone
 
+# SIGTERM to mpirun itself (scancel, preemption): Open MPI passes SIGTERM to the ranks odls_base_sigkill_timeout
+# seconds later and SIGKILL as long after that; with a few seconds the ranks save, and mpirun itself exits 1. (80
+# steps: the ranks keep training during the delay; the constant schedule makes any total comparable.)
+out="$work/sig-mpirun-term"
+mpirun -np 2 "$T" $COMMON --steps 80 --batch-size 4 --out "$work/ref80" >"$work/ref80.log" 2>&1
+OMPI_MCA_odls_base_sigkill_timeout=3 mpirun -np 2 "$T" $COMMON --steps 80 --batch-size 4 --out "$out" --resume auto \
+    >"$out.log" 2>&1 &
+pid=$!
+wait_steps "$out.log" 10
+kill -TERM $pid; wait $pid; rc=$?
+stepped=$(saved_step "$out")
+if [ $rc -ne 0 ] && [ -n "$stepped" ] && [ "$stepped" -lt 80 ] && grep -q "stopped by SIGTERM at epoch [0-9]*, step $stepped" "$out.log" &&
+    mpirun -np 2 "$T" $COMMON --steps 80 --batch-size 4 --out "$out" --resume auto >"$out.resume.log" 2>&1 &&
+    grep -q "resuming from .*step-0*$stepped " "$out.resume.log" && same_weights "$work/ref80" "$out" 1e-6 "$out.cmp"; then
+    pass "SIGTERM to mpirun (sigkill timeout 3 s): saved at step $stepped, resumed to the same weights: $(tail -1 "$out.cmp")"
+else fail "SIGTERM to mpirun: saved and resumed (exit $rc, step ${stepped:-none})" "$out.log" "$out.resume.log"; fi
+
 # 2. supervise: SIGKILL of one rank ends the job; the supervisor restarts it from the last checkpoint (the reason and
 #    the count logged), and the hosts it discovers before the restart have one slot less: the job continues on 1
 #    rank with the global batch of 8 kept (batch 8 per rank) and finishes. (Its weights are compared loosely: 18
@@ -94,7 +102,7 @@ wait $sup; rc=$?
 if [ $rc -eq 0 ] && grep -q "restart 1 of 2 after status 137 (killed by signal 9)" "$out.log" &&
     grep -q "resuming 2-rank checkpoint on 1 rank(s): global batch 8 kept as 1 × 8" "$out.log" &&
     grep -q "the job finished after 1 restart(s)" "$out.log" && [ "$(saved_step "$out")" = 30 ] &&
-    same_weights "$work/ref2" "$out" 1e-3 "$out.cmp"; then
+    same_weights "$work/ref2" "$out" 1e-2 "$out.cmp"; then
     pass "supervise restarts a job that lost a rank on the hosts left, global batch kept: $(tail -1 "$out.cmp")"
 else fail "supervise restarts a job that lost a rank on the hosts left (exit $rc)" "$out.log" "$out.cmp"; fi
 
@@ -124,7 +132,7 @@ if [ -n "$s" ] && [ "$(( (s * 8) % 56 ))" -ne 0 ] &&
     pass "restart on 1 rank: the step after the preemption at step $s (mid-epoch) equals 2 ranks': $(tail -1 "$out.cmp")"
 else fail "restart on 1 rank: the step after the preemption (step ${s:-none}) equals 2 ranks'" "$out.log" "$out.1.log" "$out.2.log" "$out.cmp"; fi
 if "$T" $COMMON --steps 30 --batch-size 8 --out "$out" --resume auto >"$out.3.log" 2>&1 && [ "$(saved_step "$out")" = 30 ] &&
-    [ "$(grep -c '^step ' "$out.3.log")" = $((30 - s - 1)) ] && same_weights "$work/ref2" "$out" 1e-3 "$out.cmp"; then
+    [ "$(grep -c '^step ' "$out.3.log")" = $((30 - s - 1)) ] && same_weights "$work/ref2" "$out" 1e-2 "$out.cmp"; then
     pass "restart on 1 rank finishes all 30 steps: $(tail -1 "$out.cmp")"
 else fail "restart on 1 rank finishes all 30 steps" "$out.3.log" "$out.cmp"; fi
 # Another split of the global batch that is not possible names the rank counts that are.

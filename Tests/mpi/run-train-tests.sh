@@ -4,16 +4,7 @@
 # Builds its own small data set with asl-shards synth. Prints "train: N passed, N failed"; exits non-zero on failure.
 set -u
 BIN=${1:-.build/release}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-passed=0; failed=0
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; shift; for f in "$@"; do tail -n 25 "$f" | sed 's/^/    /'; done; failed=$((failed + 1)); }
-
-"$BIN/asl-shards" synth --out "$work/synth" --classes 4 --clips-per-class 20 --frames 16 --size 64 >/dev/null 2>&1 &&
-"$BIN/asl-shards" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" \
-    --out "$work/shards" --size 48 --shards 2 >/dev/null 2>&1 || { echo "FAIL could not build the test shards"; exit 1; }
+source "$(dirname "$0")/common.sh"
 # A val set whose classes differ from the training set's (3 of the 4 glosses).
 glosses=$(python3 -c 1 2>/dev/null; grep -o '"gloss" *: *"[^"]*"' "$work/synth/WLASL_synth.json" | head -3 | sed 's/.*"\([^"]*\)"$/\1/' | paste -sd,)
 "$BIN/asl-shards" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" --glosses "$glosses" \
