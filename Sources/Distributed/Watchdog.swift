@@ -1,6 +1,6 @@
 // Distributed: a stall watchdog. The training loop marks the stretch it is in (`begin("allreduce step 120")`);
-// a background thread aborts the whole job when one stretch lasts longer than the stall timeout, so a rank stuck
-// inside MPI (whose peer hangs without dying) cannot hang the job forever. Which rank is missing is found by
+// a background thread ends the rank (and so the job) when one stretch lasts longer than the stall timeout, so a
+// rank stuck inside MPI (whose peer hangs without dying) cannot hang the job forever. Which rank is missing is found by
 // `Communicator.arrive(at:step:timeout:)`, which the trainer calls once per step; this thread is the last resort
 // for a hang inside a collective itself.
 import Foundation
@@ -15,7 +15,8 @@ public final class Watchdog {
     private var thread: Thread?
 
     /// - Parameter onStall: called once, from the watchdog thread, with the stretch's label and its duration; it
-    ///   should report and end the job (e.g. `communicator.abort`).
+    ///   should report and end this process without calling MPI (MPI is initialized for one calling thread, and
+    ///   this is another): the launcher (mpirun) then ends the other ranks.
     public init(timeout: Double, onStall: @escaping (String, Double) -> Void) {
         self.timeout = timeout
         self.onStall = onStall

@@ -147,8 +147,13 @@ final class Checkpointer {
             let p = path(link)
             guard (try? fm.destinationOfSymbolicLink(atPath: p)) == nil,
                   fm.fileExists(atPath: p, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
-            // A real directory from the older layout: give it a step name, then a link in its place.
-            guard let state = try? RunState.load(from: p + "/state.json") else { continue }
+            // A real directory from the older layout: give it a step name, then a link in its place (an unreadable
+            // one is set aside under another name, so that the link can take its place).
+            guard let state = try? RunState.load(from: p + "/state.json") else {
+                try AtomicFile.commit(temporary: p, to: path("\(link).damaged-\(getpid())"))
+                done.append("set \(link)/ aside as \(link).damaged-\(getpid())/: its state.json cannot be read")
+                continue
+            }
             let existing = Set(stepCheckpoints().filter { $0.step == state.step }.map(\.revision))
             let target = Checkpoint(step: state.step, revision: (0...).first { !existing.contains($0) }!)
             try AtomicFile.commit(temporary: p, to: path(target.name))
