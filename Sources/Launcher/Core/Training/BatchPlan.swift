@@ -11,6 +11,10 @@ public struct BatchPlan: Equatable {
     /// What was changed and why, for the log (nil when the flags are taken as they are).
     public var note: String?
 
+    public init(perRank: Int, accumulate: Int, note: String? = nil) {
+        self.perRank = perRank; self.accumulate = accumulate; self.note = note
+    }
+
     public func globalBatch(ranks: Int) -> Int { ranks * perRank * accumulate }
 
     /// - Parameters:
