@@ -122,4 +122,32 @@ final class RunCoordinator {
         try comm.broadcast(&flag, root: 0)
         return flag[0] == 1
     }
+
+    // MARK: - Per-epoch decisions
+
+    /// Records an epoch's validation `value` (reduced over all ranks, so the same everywhere): the best so far and
+    /// the count of epochs without improvement. Returns whether it is the new best.
+    func recordValidation(_ value: Double, metric: Metric, in state: inout RunState) -> Bool {
+        if let best = state.bestMetric, !metric.isBetter(value, than: best) {
+            state.epochsWithoutImprovement += 1
+            return false
+        }
+        state.bestMetric = value; state.bestEpoch = state.epoch; state.epochsWithoutImprovement = 0
+        return true
+    }
+
+    /// Staged unfreezing: at `--unfreeze-epoch`, or after `--unfreeze-on-plateau` epochs without improvement; rank
+    /// 0's decision, broadcast, so every rank changes its trainable set at the same step.
+    func shouldUnfreeze(_ state: RunState, atEpoch epoch: Int?, onPlateau plateau: Int?) throws -> Bool {
+        var due = false
+        if let epoch, state.epoch >= epoch { due = true }
+        if let plateau, state.bestMetric != nil, state.epochsWithoutImprovement >= plateau { due = true }
+        return try rootSays(due)
+    }
+
+    /// Early stopping after `patience` epochs without improvement (0: never). The count comes from reduced metrics,
+    /// so every rank decides the same.
+    func shouldStopEarly(_ state: RunState, patience: Int) -> Bool {
+        patience > 0 && state.epochsWithoutImprovement >= patience
+    }
 }

@@ -44,6 +44,12 @@ final class RunLog {
         interval = (StepSums(), Date(), 0, 0)
     }
 
+    /// Prints an epoch's validation line.
+    func epochLine(epoch: Int, metrics m: ClassificationMetrics, improved: Bool) {
+        say(String(format: "epoch %d  val loss %.4f  top1 %.2f%%  top5 %.2f%%  macro-F1 %.2f%%%@", epoch, m.meanLoss,
+                   100 * m.accuracy, 100 * m.top5Accuracy, 100 * m.macroF1, improved ? "  (best)" : ""))
+    }
+
     /// Records an epoch's row (`epoch`, `step`, train and `val_` metrics) in the history files and its validation
     /// scalars in TensorBoard.
     func epochRow(_ row: [String: Double], step: Int) throws {

@@ -220,17 +220,9 @@ public final class Trainer {
                 let metrics = try evaluateModel(model, on: val, communicator: comm,
                                                 reportDirectory: runDirectory + "/reports/epoch-\(state.epoch)",
                                                 title: "\(o.arch.rawValue) epoch \(state.epoch)")
-                let value = o.metric.value(of: metrics)
                 for (k, v) in metrics.summary { row["val_\(k)"] = v }
-                if state.bestMetric == nil || o.metric.isBetter(value, than: state.bestMetric!) {
-                    state.bestMetric = value; state.bestEpoch = state.epoch; state.epochsWithoutImprovement = 0
-                    improved = true
-                } else {
-                    state.epochsWithoutImprovement += 1
-                }
-                print0(comm, String(format: "epoch %d  val loss %.4f  top1 %.2f%%  top5 %.2f%%  macro-F1 %.2f%%%@",
-                                    state.epoch, metrics.meanLoss, 100 * metrics.accuracy, 100 * metrics.top5Accuracy,
-                                    100 * metrics.macroF1, improved ? "  (best)" : ""))
+                improved = coordinator.recordValidation(o.metric.value(of: metrics), metric: o.metric, in: &state)
+                log.epochLine(epoch: state.epoch, metrics: metrics, improved: improved)
             }
             row["epoch"] = Double(state.epoch)
             row["step"] = Double(state.step)
@@ -239,8 +231,7 @@ public final class Trainer {
                 try log.epochRow(row, step: state.step)
                 try saveCheckpoint(best: improved)
             }
-            // Early stopping: rank 0's state is everyone's (decisions are made from reduced metrics).
-            if o.patience > 0 && state.epochsWithoutImprovement >= o.patience {
+            if coordinator.shouldStopEarly(state, patience: o.patience) {
                 print0(comm, "early stop: no improvement of \(o.metric) for \(o.patience) epochs")
                 break
             }
@@ -255,14 +246,11 @@ public final class Trainer {
         }
     }
 
-    /// Unfreezes at `--unfreeze-epoch`, or when rank 0 sees a plateau of `--unfreeze-on-plateau` epochs; the decision
-    /// is rank 0's, broadcast, so every rank changes its trainable set at the same step.
+    /// Unfreezes the frozen prefixes when the coordinator decides so (every rank at the same step).
     func maybeUnfreeze() throws {
         guard !options.freezePrefixes.isEmpty, !state.unfrozen else { return }
-        var due = false
-        if let e = options.unfreezeEpoch, state.epoch >= e { due = true }
-        if let p = options.unfreezeOnPlateau, state.bestMetric != nil, state.epochsWithoutImprovement >= p { due = true }
-        guard try coordinator.rootSays(due) else { return }
+        guard try coordinator.shouldUnfreeze(state, atEpoch: options.unfreezeEpoch, onPlateau: options.unfreezeOnPlateau)
+        else { return }
         state.unfrozen = true
         state.epochsWithoutImprovement = 0
         step.freeze(prefixes: [])
