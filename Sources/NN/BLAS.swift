@@ -35,8 +35,7 @@ extension BLAS {
         var best = Double.infinity
         for r in 0...repeats {
             let t = DispatchTime.now().uptimeNanoseconds
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.data, Int32(k),
-                        b.data, Int32(n), 0, c.data, Int32(n))
+            GEMM.multiply(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, beta: 0, c: c.data, ldc: n)
             let s = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
             if r > 0 { best = min(best, s) }
         }

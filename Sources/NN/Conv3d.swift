@@ -1,7 +1,6 @@
 // NN: 3-D convolution. Fast paths: Winograd F(2,3) for stride-1 "same" 3-tap convs (Winograd.swift), else vol2col +
 // OpenBLAS sgemm per clip (col2vol for dX); a direct 7-loop reference beside them, which the tests use to check both
-// fast paths on odd shapes.
-import COpenBLAS
+// fast paths on odd shapes. Every GEMM goes through `GEMM.multiply` in the layer's `precision`.
 import Dispatch
 
 /// `Conv3d(in, out, kernel, stride, padding, bias)` with PyTorch semantics (zero padding, no dilation, groups 1).
@@ -24,6 +23,9 @@ public final class Conv3d: ParametricLayer {
     public var flops: Double = 0
     /// Which fast path runs: `.automatic` takes Winograd where it applies (see `winogradPlan`), else vol2col + sgemm.
     public var algorithm = ConvAlgorithm.automatic
+    /// The arithmetic of this layer's GEMMs (forward, dX and dW); on the Winograd path the transformed tiles and
+    /// weights are what is rounded to bf16.
+    public var precision = Precision.fp32
 
     let store: ParameterStore
     // Cache for backward: the input (the vol2col columns are recomputed per clip in backward instead of saved,
@@ -114,8 +116,8 @@ public final class Conv3d: ParametricLayer {
         if !pointwise { for wk in 0..<clipWorkers(n) { _ = scratch.pointer(2 * wk, count: k * chunk * ow) } }
         forEachClip(n) { i, worker in
             if pointwise {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(self.outChannels), Int32(p), Int32(k),
-                            1, w, Int32(k), xp + i * inItem, Int32(p), 0, yp + i * outItem, Int32(p))
+                GEMM.multiply(m: self.outChannels, n: p, k: k, a: w, lda: k, b: xp + i * inItem, ldb: p, beta: 0,
+                              c: yp + i * outItem, ldc: p, precision: self.precision)
                 return
             }
             let col = self.scratch.pointer(2 * worker, count: k * chunk * ow)
@@ -123,8 +125,8 @@ public final class Conv3d: ParametricLayer {
                 let pc = (min(rows, r0 + chunk) - r0) * ow
                 self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
                 // Y[out, chunk] = W[out, k] · col[k, chunk]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(self.outChannels), Int32(pc), Int32(k),
-                            1, w, Int32(k), col, Int32(pc), 0, yp + i * outItem + r0 * ow, Int32(p))
+                GEMM.multiply(m: self.outChannels, n: pc, k: k, a: w, lda: k, b: col, ldb: pc, beta: 0,
+                              c: yp + i * outItem + r0 * ow, ldc: p, precision: self.precision)
             }
         }
     }
@@ -193,12 +195,12 @@ public final class Conv3d: ParametricLayer {
             let dWw = partials[weightGrad ? worker : 0]
             if pointwise {
                 if weightGrad {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(p),
-                                1, dy, Int32(p), xp + i * inItem, Int32(p), 1, dWw, Int32(k))
+                    GEMM.multiply(transB: true, m: self.outChannels, n: k, k: p, a: dy, lda: p, b: xp + i * inItem,
+                                  ldb: p, beta: 1, c: dWw, ldc: k, precision: self.precision)
                 }
                 if let dx {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(self.outChannels),
-                                1, w, Int32(k), dy, Int32(p), 0, dx.data + i * inItem, Int32(p))
+                    GEMM.multiply(transA: true, m: k, n: p, k: self.outChannels, a: w, lda: k, b: dy, ldb: p, beta: 0,
+                                  c: dx.data + i * inItem, ldc: p, precision: self.precision)
                 }
                 return
             }
@@ -213,13 +215,13 @@ public final class Conv3d: ParametricLayer {
                     // The columns are recomputed here rather than kept from forward (see `input`).
                     self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
                     // dW[out, k] += dY[out, chunk] · col[k, chunk]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(self.outChannels), Int32(k), Int32(pc),
-                                1, dyc, Int32(p), col, Int32(pc), 1, dWw, Int32(k))
+                    GEMM.multiply(transB: true, m: self.outChannels, n: k, k: pc, a: dyc, lda: p, b: col, ldb: pc,
+                                  beta: 1, c: dWw, ldc: k, precision: self.precision)
                 }
                 if let dx {
                     // dCol[k, chunk] = Wᵀ[k, out] · dY[out, chunk], then added back onto the input grid.
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(pc), Int32(self.outChannels),
-                                1, w, Int32(k), dyc, Int32(p), 0, dCol, Int32(pc))
+                    GEMM.multiply(transA: true, m: k, n: pc, k: self.outChannels, a: w, lda: k, b: dyc, ldb: p,
+                                  beta: 0, c: dCol, ldc: pc, precision: self.precision)
                     self.col2vol(dCol, x.shape, os, dx.data + i * inItem, rowStart: r0, rowCount: pc / ow)
                 }
             }

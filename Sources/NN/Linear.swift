@@ -1,5 +1,4 @@
 // NN: the fully connected layer.
-import COpenBLAS
 
 /// `Linear(in, out)`: y = x·Wᵀ + b. Input [N, in] (or [N, …] flattened to in) → output [N, out].
 /// Weight [out, in], bias [out].
@@ -12,6 +11,8 @@ public final class Linear: ParametricLayer {
     public weak var tracker: GradientTracker?
     /// Multiply-adds ×2 done by this layer's GEMMs since last reset.
     public var flops: Double = 0
+    /// The arithmetic of this layer's GEMMs (forward, dX and dW).
+    public var precision = Precision.fp32
 
     let store: ParameterStore
     // Cache for backward: the input.
@@ -39,9 +40,9 @@ public final class Linear: ParametricLayer {
             let b = store.values(bias)
             for i in 0..<n { (y.data + i * outFeatures).update(from: b, count: outFeatures) }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outFeatures), Int32(inFeatures),
-                    1, x.data, Int32(inFeatures), store.values(weight), Int32(inFeatures),
-                    bias == nil ? 0 : 1, y.data, Int32(outFeatures))
+        GEMM.multiply(transB: true, m: n, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
+                      b: store.values(weight), ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data,
+                      ldc: outFeatures, precision: precision)
         flops += 2 * Double(n * inFeatures * outFeatures)
         return y
     }
@@ -52,9 +53,8 @@ public final class Linear: ParametricLayer {
         let n = x.shape[0]
         guard dY.shape == [n, outFeatures] else { throw NNError(name, "dY shape \(dY.shape), expected \([n, outFeatures])") }
         if !isFrozen && store.requiresGrad[weight.index] {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), Int32(n),
-                        1, dY.data, Int32(outFeatures), x.data, Int32(inFeatures), 1, store.gradient(weight),
-                        Int32(inFeatures))
+            GEMM.multiply(transA: true, m: outFeatures, n: inFeatures, k: n, a: dY.data, lda: outFeatures, b: x.data,
+                          ldb: inFeatures, beta: 1, c: store.gradient(weight), ldc: inFeatures, precision: precision)
             flops += 2 * Double(n * inFeatures * outFeatures)
         }
         if let bias, !isFrozen, store.requiresGrad[bias.index] {
@@ -64,9 +64,8 @@ public final class Linear: ParametricLayer {
         tracker?.finished(parameterHandles)
         guard inputGradient else { return nil }
         let dx = Tensor(uninitializedShape: x.shape)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inFeatures), Int32(outFeatures),
-                    1, dY.data, Int32(outFeatures), store.values(weight), Int32(inFeatures), 0, dx.data,
-                    Int32(inFeatures))
+        GEMM.multiply(m: n, n: inFeatures, k: outFeatures, a: dY.data, lda: outFeatures, b: store.values(weight),
+                      ldb: inFeatures, beta: 0, c: dx.data, ldc: inFeatures, precision: precision)
         flops += 2 * Double(n * inFeatures * outFeatures)
         return dx
     }

@@ -16,7 +16,6 @@
 //   dW = Gᵀ·(Σ over tiles of (A·dY_tile) ⊙ (Bᵀ·x_tile))·G per (out, in): per point a GEMM over the tiles.
 // Transformed chunks are laid out [P, C, T] (point, channel, tile) so that every GEMM reads contiguous rows; tiles run
 // over (clip, tile-depth, tile-row) "tile rows" of `tilesPerRow` tiles each.
-import COpenBLAS
 
 /// Geometry of one Winograd conv for one input shape. Built only for convs whose every axis is either 3 taps with
 /// stride 1 and padding 1, or 1 tap with stride 1 and padding 0, with at least one 3-tap axis; such convs keep
@@ -500,9 +499,8 @@ extension Conv3d {
             plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
             for xi in 0..<p {
                 // M[ξ] [out, T] = U[ξ] [out, in] · V[ξ] [in, T]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tc), Int32(cin),
-                            1, u + xi * cout * cin, Int32(cin), v + xi * cin * tc, Int32(tc),
-                            0, m + xi * cout * tc, Int32(tc))
+                GEMM.multiply(m: cout, n: tc, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * tc, ldb: tc,
+                              beta: 0, c: m + xi * cout * tc, ldc: tc, precision: self.precision)
             }
             plan.gather(m, channels: cout, rows: rows, into: yp, line: line)
         }
@@ -530,18 +528,18 @@ extension Conv3d {
                 plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
                 for xi in 0..<p {
                     // dU[ξ] [out, in] += (A·dY)[ξ] [out, T] · V[ξ] [in, T]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(cin), Int32(tc),
-                                1, b + xi * cout * tc, Int32(tc), a + xi * cin * tc, Int32(tc),
-                                1, du + xi * plane, Int32(cin))
+                    GEMM.multiply(transB: true, m: cout, n: cin, k: tc, a: b + xi * cout * tc, lda: tc,
+                                  b: a + xi * cin * tc, ldb: tc, beta: 1, c: du + xi * plane, ldc: cin,
+                                  precision: self.precision)
                 }
             }
             if let dx {
                 plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: a, line: line)
                 for xi in 0..<p {
                     // M[ξ] [in, T] = U[flip ξ]ᵀ [in, out] · V_dY[ξ] [out, T]
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cin), Int32(tc), Int32(cout),
-                                1, u + plan.flipped[xi] * plane, Int32(cin), a + xi * cout * tc, Int32(tc),
-                                0, b + xi * cin * tc, Int32(tc))
+                    GEMM.multiply(transA: true, m: cin, n: tc, k: cout, a: u + plan.flipped[xi] * plane, lda: cin,
+                                  b: a + xi * cout * tc, ldb: tc, beta: 0, c: b + xi * cin * tc, ldc: tc,
+                                  precision: self.precision)
                 }
                 plan.gather(b, channels: cin, rows: rows, into: dx.data, line: line)
             }

@@ -15,6 +15,8 @@ public protocol VideoClassifier: AnyObject {
     func backward(_ dLogits: Tensor) throws
     /// Sums BatchNorm statistics across ranks (synchronized BN); nil on one rank.
     var bnReducer: BatchNormReducer? { get set }
+    /// The arithmetic of every conv and linear layer's GEMMs (BatchNorm, losses and the optimizer stay fp32).
+    var precision: Precision { get set }
     /// Called during backward with the lowest flat-gradient offset whose gradients are final (every offset ≥ it is
     /// final); offsets only decrease within one backward, which ends with 0.
     var gradientsReady: ((Int) -> Void)? { get set }
@@ -68,6 +70,13 @@ public class StagedClassifier: VideoClassifier {
 
     /// Every convolution of the model, in table order (for tuning such as `columnBudget`).
     public var convolutions: [Conv3d] { leaves.compactMap { $0 as? Conv3d } }
+
+    public var precision: Precision = .fp32 {
+        didSet {
+            for case let conv as Conv3d in leaves { conv.precision = precision }
+            for case let linear as Linear in leaves { linear.precision = precision }
+        }
+    }
 
     public var bnReducer: BatchNormReducer? {
         didSet { for case let bn as BatchNorm3d in leaves { bn.reducer = bnReducer } }

@@ -1,0 +1,96 @@
+// NN: the one place every matrix product of the engine goes through, and the precision it runs in. Layers call
+// `GEMM.multiply` (never BLAS directly), so choosing fp32 or bf16 for a layer is one property, and a test can run any
+// layer in either precision.
+//
+// bf16 here is mixed precision as PyTorch's autocast does it: both inputs are rounded to bfloat16 (8-bit mantissa,
+// round to nearest even), products are accumulated in fp32, the output is fp32. This implementation rounds copies
+// of the inputs and multiplies them with OpenBLAS's sgemm, which gives exactly those numerics on any CPU; it is the
+// reference (and the fallback for CPUs without bf16 instructions) that a faster bf16 kernel is tested against.
+import COpenBLAS
+import Foundation
+
+/// The arithmetic of a layer's matrix products.
+public enum Precision: String, CaseIterable, Sendable {
+    /// fp32 inputs, fp32 accumulation (the default).
+    case fp32
+    /// bf16 inputs (rounded to nearest even), fp32 accumulation and output.
+    case bf16
+}
+
+public enum GEMM {
+    /// C = alpha · op(A) · op(B) + beta · C, all row-major: op(A) is [m, k], op(B) [k, n], C [m, n]; op(X) is X, or
+    /// Xᵀ when its `trans` flag is set (then X is stored [k, m] or [n, k]). `lda`, `ldb`, `ldc` are the stored row
+    /// lengths. Runs on the calling thread with OpenBLAS's current thread count (see `BLAS.singleThreaded`).
+    public static func multiply(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, precision: Precision = .fp32) {
+        switch precision {
+        case .fp32:
+            sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        case .bf16:
+            // Rounded copies of the stored operands (same layout, rows packed), then an fp32 product.
+            let (aRows, aCols) = transA ? (k, m) : (m, k)
+            let (bRows, bCols) = transB ? (n, k) : (k, n)
+            let scratch = BF16Scratch.forCurrentThread
+            let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
+            BF16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
+            BF16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
+            sgemm(transA, transB, m, n, k, alpha, ra, aCols, rb, bCols, beta, c, ldc)
+        }
+    }
+
+    private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                              _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// bfloat16 rounding of fp32 values (the values stay in fp32 storage, with the low 16 bits zero).
+public enum BF16 {
+    /// `x` rounded to the nearest bfloat16, ties to even; NaN stays NaN, overflow goes to ±infinity.
+    @inline(__always)
+    public static func round(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        if x.isNaN { return x }
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+        return Float(bitPattern: rounded)
+    }
+
+    /// Rounds a [rows, columns] matrix stored with row length `stride` into `out` (row length `columns`).
+    public static func round(_ x: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,
+                             into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let src = x + r * stride, dst = out + r * columns
+            for j in 0..<columns { dst[j] = round(src[j]) }
+        }
+    }
+}
+
+/// Per-thread buffers for the rounded operands: GEMMs run on several worker threads at once (Winograd chunks,
+/// clip-parallel convs), each with its own.
+final class BF16Scratch {
+    private var buffers: [UnsafeMutablePointer<Float>?] = [nil, nil]
+    private var capacities = [0, 0]
+
+    static var forCurrentThread: BF16Scratch {
+        let key = "asl.nn.bf16-scratch"
+        if let s = Thread.current.threadDictionary[key] as? BF16Scratch { return s }
+        let s = BF16Scratch()
+        Thread.current.threadDictionary[key] = s
+        return s
+    }
+
+    /// Buffer `slot` (0 or 1) with room for `count` floats; its contents are not kept.
+    func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        if capacities[slot] < count {
+            buffers[slot]?.deallocate()
+            buffers[slot] = .allocate(capacity: count)
+            capacities[slot] = count
+        }
+        return buffers[slot]!
+    }
+
+    deinit { for b in buffers { b?.deallocate() } }
+}
