@@ -47,6 +47,7 @@ public enum Job {
         case let exit as ExitCode: return exit.rawValue
         case is AgreedFailure: return ExitStatus.badSetup.rawValue
         case is TrainingDiverged: return ExitStatus.diverged.rawValue
+        case is StallError: return ExitStatus.stalled.rawValue
         default: return ExitStatus.failed.rawValue
         }
     }

@@ -125,8 +125,17 @@ final class Checkpointer {
     private func discard(_ name: String) throws {
         let trash = path(".trash-\(name)")
         try? FileManager.default.removeItem(atPath: trash)
-        try AtomicFile.commit(temporary: path(name), to: trash)
+        try move(name, to: ".trash-\(name)")
         try? FileManager.default.removeItem(atPath: trash)
+    }
+
+    /// Renames entry `name` of the checkpoint directory to `newName` and syncs the directory. Unlike
+    /// `AtomicFile.commit`, a failure leaves the entry where it was (it is a checkpoint, not a temporary).
+    private func move(_ name: String, to newName: String) throws {
+        if rename(path(name), path(newName)) != 0 {
+            throw FileWriteError(path: path(name), reason: "cannot rename it to \(newName): \(String(cString: strerror(errno)))")
+        }
+        try AtomicFile.syncDirectory(root)
     }
 
     // MARK: - Start of a run (rank 0)
@@ -150,13 +159,13 @@ final class Checkpointer {
             // A real directory from the older layout: give it a step name, then a link in its place (an unreadable
             // one is set aside under another name, so that the link can take its place).
             guard let state = try? RunState.load(from: p + "/state.json") else {
-                try AtomicFile.commit(temporary: p, to: path("\(link).damaged-\(getpid())"))
+                try move(link, to: "\(link).damaged-\(getpid())")
                 done.append("set \(link)/ aside as \(link).damaged-\(getpid())/: its state.json cannot be read")
                 continue
             }
             let existing = Set(stepCheckpoints().filter { $0.step == state.step }.map(\.revision))
             let target = Checkpoint(step: state.step, revision: (0...).first { !existing.contains($0) }!)
-            try AtomicFile.commit(temporary: p, to: path(target.name))
+            try move(link, to: target.name)
             try AtomicFile.replaceSymlink(at: p, pointingTo: target.name)
             done.append("moved \(link)/ to \(target.name)/ behind a link")
         }
