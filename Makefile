@@ -3,7 +3,7 @@
 # on the numeric loops the tests exercise).
 
 APT_PACKAGES := pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools \
-	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg libopencv-dev strace
+	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg libopencv-dev zlib1g-dev strace
 SWIFT_BUILD := swift build -c release
 BIN := .build/release
 # mpirun refuses to start as root unless told twice; CI and containers run as root.

@@ -85,7 +85,6 @@ final class Supervisor {
             say("warning: the command has no --resume auto: each restart would start the run over")
         }
         var attempt = 0
-        var last: Int32 = 0
         while true {
             attempt += 1
             let status: Int32
@@ -100,7 +99,6 @@ final class Supervisor {
                 say("\(error)")  // host discovery: the hosts may be back at the next attempt
                 status = ExitStatus.failed.rawValue
             }
-            last = status
             if status == 0 {
                 say("the job finished" + (attempt > 1 ? " after \(attempt - 1) restart(s)" : ""))
                 return 0
@@ -116,7 +114,7 @@ final class Supervisor {
             }
             guard attempt <= maxRestarts else {
                 say("the job ended with status \(status) (\(reason)); \(maxRestarts) restart(s) used up: giving up")
-                return last
+                return status
             }
             let wait = min(maxBackoff, backoff * pow(2, Double(attempt - 1)))
             say("restart \(attempt) of \(maxRestarts) after status \(status) (\(reason)), in \(Self.seconds(wait))")
@@ -130,16 +128,8 @@ final class Supervisor {
     }
 
     static func explain(_ status: Int32) -> String {
-        switch ExitStatus(rawValue: status) {
-        case .failed?: return "failed: a lost rank, an I/O or MPI error"
-        case .stalled?: return "a rank stalled"
-        case .usage?: return "bad flags"
-        case .badSetup?: return "bad setup or data"
-        case .diverged?: return "the loss diverged"
-        case .stoppedResumable?: return "stopped by a signal after saving a checkpoint"
-        case .finished?: return "finished"
-        case nil: return status > 128 ? "killed by signal \(status - 128)" : "unknown failure"
-        }
+        if let known = ExitStatus(rawValue: status) { return known.meaning }
+        return status > 128 ? "killed by signal \(status - 128)" : "unknown failure"
     }
 
     static func seconds(_ s: Double) -> String { s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s) }

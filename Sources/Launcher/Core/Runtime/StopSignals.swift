@@ -23,6 +23,19 @@ public enum ExitStatus: Int32 {
     /// (EX_TEMPFAIL).
     case stoppedResumable = 75
 
+    /// What the status says, for logs.
+    public var meaning: String {
+        switch self {
+        case .finished: return "finished"
+        case .failed: return "failed: a lost rank, an I/O or MPI error"
+        case .stalled: return "a rank stalled"
+        case .usage: return "bad flags"
+        case .badSetup: return "bad setup or data"
+        case .diverged: return "the loss diverged"
+        case .stoppedResumable: return "stopped by a signal after saving a checkpoint"
+        }
+    }
+
     /// Whether running the same command again can get further.
     public var isRetryable: Bool {
         switch self {

@@ -92,8 +92,7 @@ final class Checkpointer {
         try state.save(to: tmp + "/state.json")
         try AtomicFile.syncDirectory(tmp)
 
-        let existing = Set(stepCheckpoints().filter { $0.step == state.step }.map(\.revision))
-        let target = Checkpoint(step: state.step, revision: (0...).first { !existing.contains($0) }!)
+        let target = unusedName(step: state.step)
         try AtomicFile.commit(temporary: tmp, to: path(target.name))
         if best { try AtomicFile.replaceSymlink(at: path("best"), pointingTo: target.name) }
         try AtomicFile.replaceSymlink(at: path("last"), pointingTo: target.name)
@@ -105,6 +104,12 @@ final class Checkpointer {
     func stepCheckpoints() -> [Checkpoint] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.compactMap(Checkpoint.init(name:)).sorted(by: <)
+    }
+
+    /// The first revision of `step` that no directory has yet.
+    private func unusedName(step: Int) -> Checkpoint {
+        let taken = Set(stepCheckpoints().filter { $0.step == step }.map(\.revision))
+        return Checkpoint(step: step, revision: (0...).first { !taken.contains($0) }!)
     }
 
     /// The step directory a link (`last`, `best`) points to, if it is a link to one.
@@ -163,8 +168,7 @@ final class Checkpointer {
                 done.append("set \(link)/ aside as \(link).damaged-\(getpid())/: its state.json cannot be read")
                 continue
             }
-            let existing = Set(stepCheckpoints().filter { $0.step == state.step }.map(\.revision))
-            let target = Checkpoint(step: state.step, revision: (0...).first { !existing.contains($0) }!)
+            let target = unusedName(step: state.step)
             try move(link, to: target.name)
             try AtomicFile.replaceSymlink(at: p, pointingTo: target.name)
             done.append("moved \(link)/ to \(target.name)/ behind a link")
@@ -193,12 +197,12 @@ final class Checkpointer {
         return state
     }
 
-    /// The checkpoint to resume from. `fallBack` (`--resume auto`): the newest complete step directory, skipping
+    /// The checkpoint to resume from (call after `recover()`). `fallBack` (`--resume auto`): the newest complete step directory, skipping
     /// damaged newer ones; otherwise the newest step directory, which must be complete (a damaged one is an error
     /// naming the file). Returns nil when there is no checkpoint at all.
     func resumePoint(fallBack: Bool) throws -> ResumePoint? {
-        var candidates = stepCheckpoints().reversed().map { path($0.name) }
-        if candidates.isEmpty, FileManager.default.fileExists(atPath: path("last")) { candidates = [path("last")] }
+        // `recover()` has already turned a `last/` directory of the older layout into a step directory.
+        let candidates = stepCheckpoints().reversed().map { path($0.name) }
         var skipped: [DamagedCheckpoint] = []
         for directory in candidates {
             do {

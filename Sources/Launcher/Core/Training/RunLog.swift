@@ -25,7 +25,7 @@ final class RunLog {
     /// Adds one step's reduced sums to the current interval (and the seconds communication was exposed).
     func addStep(_ sums: StepSums, exposedCommSeconds: Double) {
         interval.steps += 1
-        interval.sums.loss += sums.loss; interval.sums.correct += sums.correct; interval.sums.seen += sums.seen
+        interval.sums.add(sums)
         interval.comm += exposedCommSeconds
     }
 
@@ -34,8 +34,7 @@ final class RunLog {
     func stepLine(step: Int, globalBatch: Int, lr: Double, dataWaitSeconds: Double) throws {
         let seconds = Date().timeIntervalSince(interval.start)
         let clipsPerSecond = Double(interval.steps * globalBatch) / seconds
-        let s = interval.sums
-        let (meanLoss, accuracy) = (s.loss / s.seen, s.correct / s.seen)
+        let (meanLoss, accuracy) = (interval.sums.meanLoss, interval.sums.accuracy)
         say(String(format: "step %d  loss %.4f  acc %.2f%%  lr %.3g  %.2f clips/s  data-wait %.0f%%  allreduce %.0f%%",
                    step, meanLoss, 100 * accuracy, lr, clipsPerSecond,
                    100 * min(1, dataWaitSeconds / seconds), 100 * min(1, interval.comm / seconds)))

@@ -18,7 +18,7 @@ public struct RunState: Codable, Equatable {
     public var unfrozen = false
     /// Loss, correct and seen summed over the current epoch's steps so far (so that an epoch resumed midway reports
     /// its whole training loss and accuracy); nil at the start of an epoch.
-    public var epochTrainSums: [Double]?
+    public var epochTrainSums: StepSums?
     /// The job shape when saved, for the log of a resume with another number of ranks.
     public var worldSize = 1
     public var globalBatch = 0
@@ -50,6 +50,26 @@ public struct RunState: Codable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(self), to: path)
     }
+}
+
+/// Training loss (summed over samples), correct predictions and samples seen: of a micro-batch, a step, an interval
+/// of steps or an epoch so far.
+public struct StepSums: Codable, Equatable {
+    public var loss = 0.0
+    public var correct = 0.0
+    public var seen = 0.0
+
+    public init(loss: Double = 0, correct: Double = 0, seen: Double = 0) {
+        self.loss = loss; self.correct = correct; self.seen = seen
+    }
+
+    public mutating func add(_ other: StepSums) {
+        loss += other.loss; correct += other.correct; seen += other.seen
+    }
+
+    /// Mean loss and accuracy (NaN when nothing was seen).
+    public var meanLoss: Double { seen > 0 ? loss / seen : .nan }
+    public var accuracy: Double { seen > 0 ? correct / seen : .nan }
 }
 
 public struct ResumeError: Error, CustomStringConvertible {

@@ -6,13 +6,6 @@ import Foundation
 import NN
 import Shards
 
-/// Sums over the micro-batches of a step on this rank (before the cross-rank reduction).
-struct StepSums {
-    var loss = 0.0
-    var correct = 0.0
-    var seen = 0.0
-}
-
 final class TrainStep {
     let comm: Communicator
     let model: VideoClassifier

@@ -211,9 +211,9 @@ public final class Trainer {
                 try stop(by: signal)
             }
             let finishedEpoch = state.samplesDoneInEpoch >= stepsPerEpoch * globalBatch
-            let sums = state.epochTrainSums ?? [0, 0, 0]
+            let sums = state.epochTrainSums ?? StepSums()
             var row: [String: Double] = [
-                "train_loss": sums[2] > 0 ? sums[0] / sums[2] : .nan, "train_top1": sums[2] > 0 ? sums[1] / sums[2] : .nan,
+                "train_loss": sums.meanLoss, "train_top1": sums.accuracy,
                 "lr": optimizer.learningRates(step: state.step, totalSteps: totalSteps).first ?? 0]
             var improved = false
             if finishedEpoch || state.step >= totalSteps, let val = valData {
@@ -277,7 +277,7 @@ public final class Trainer {
             let last = (micro + 1) % o.accumulate == 0
             try comm.arrive(at: "train step", step: Int64(state.step), timeout: o.stallTimeout)
             let sums = try step.microBatch(batch, last: last)
-            local.loss += sums.loss; local.correct += sums.correct; local.seen += sums.seen
+            local.add(sums)
             micro += 1
             guard last else { watchdog?.end(); continue }
 
@@ -292,8 +292,8 @@ public final class Trainer {
             let lr = step.update(step: state.step, totalSteps: totalSteps)
             state.step += 1
             state.samplesDoneInEpoch += globalBatch
-            var epochSums = state.epochTrainSums ?? [0, 0, 0]
-            epochSums[0] += reduced.sums.loss; epochSums[1] += reduced.sums.correct; epochSums[2] += reduced.sums.seen
+            var epochSums = state.epochTrainSums ?? StepSums()
+            epochSums.add(reduced.sums)
             state.epochTrainSums = epochSums
             log.addStep(reduced.sums, exposedCommSeconds: exposed)
             progress?.advance()
