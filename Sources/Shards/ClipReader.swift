@@ -89,6 +89,7 @@ public enum ClipReader {
         var frames: [UInt8] = []
         var crop: SquareCrop?
         var count = 0
+        var fps = 0.0
 
         // The square for a frame size, for every mode but motion (whose box needs the whole clip first).
         func fixedCrop(width: Int, height: Int) -> SquareCrop {
@@ -133,10 +134,10 @@ public enum ClipReader {
                 }
                 if let m = motion { crop = try motionCrop(m) }
             }
-            try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
+            fps = try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
                 if crop == nil { crop = fixedCrop(width: w, height: h) }
                 try append(rgb, w, h, crop!)
-            }
+            }.fps
         case .images(let paths):
             let kept = Swift.stride(from: 0, to: paths.count, by: options.stride).map { paths[$0] }
             let images = try kept.map { try ImageOps.readRGB(path: $0) }
@@ -159,6 +160,6 @@ public enum ClipReader {
                                    hint: "check frame_start/frame_end against the video's length")
         }
         return DecodedClip(frames: frames, frameCount: count, height: s, width: s, label: input.label,
-                           clipID: input.clipID, signer: input.signer, box: crop.box)
+                           clipID: input.clipID, signer: input.signer, box: crop.box, sourceFPS: fps)
     }
 }

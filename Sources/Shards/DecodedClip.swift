@@ -16,11 +16,14 @@ public struct DecodedClip: Sendable {
     public var signer: Int32
     /// Crop box in source pixels, x0 y0 x1 y1.
     public var box: (Float, Float, Float, Float)
+    /// Frames per second of the source video as its container reports it; 0 for images or when unknown.
+    public var sourceFPS: Double
 
     public init(frames: [UInt8], frameCount: Int, height: Int, width: Int, label: Int32, clipID: String,
-                signer: Int32 = -1, box: (Float, Float, Float, Float) = (0, 0, 0, 0)) {
+                signer: Int32 = -1, box: (Float, Float, Float, Float) = (0, 0, 0, 0), sourceFPS: Double = 0) {
         precondition(frames.count == frameCount * height * width * 3, "frames must be F×H×W×3 bytes")
         self.frames = frames; self.frameCount = frameCount; self.height = height; self.width = width
         self.label = label; self.clipID = clipID; self.signer = signer; self.box = box
+        self.sourceFPS = sourceFPS
     }
 }
