@@ -25,14 +25,29 @@ def main() -> int:
     p.add_argument("--out", required=True, help="output .safetensors file")
     args = p.parse_args()
 
-    import torch
-    from safetensors.torch import save_file
+    try:
+        import torch
+        from safetensors.torch import save_file
+    except ImportError as e:
+        print(f"convert_torchvision.py: {e}: this tool needs torch, torchvision and safetensors "
+              "(pip install torch torchvision safetensors); asl-dist-train itself does not", file=sys.stderr)
+        return 2
 
     meta = {"arch": args.arch}
     if args.kinetics400:
         from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
         weights = R2Plus1D_18_Weights.KINETICS400_V1
-        state = r2plus1d_18(weights=weights).state_dict()
+        try:
+            state = r2plus1d_18(weights=weights).state_dict()
+        except OSError as e:  # urllib's URLError, socket errors and a refused connection are all OSErrors
+            reason = getattr(e, "reason", e)
+            print(f"convert_torchvision.py: cannot download torchvision's Kinetics-400 weights from {weights.url}: "
+                  f"{reason}.\nOffline? Fetch that file on a machine with internet and either put it in torch's cache "
+                  f"($TORCH_HOME/hub/checkpoints/, by default ~/.cache/torch/hub/checkpoints/) and run this again, or "
+                  f"convert it directly with --pth {weights.url.rsplit('/', 1)[-1]} --arch r2plus1d_18 "
+                  f"(then give asl-predict --frames 16 --crop-size 112 and Kinetics-400's --mean/--std).",
+                  file=sys.stderr)
+            return 2
         categories = weights.meta["categories"]
         meta.update({"classes": json.dumps(categories), "frames": "16", "crop": "112",
                      "mean": json.dumps([0.43216, 0.394666, 0.37645]),

@@ -67,7 +67,8 @@ extension ParameterStore {
                 throw WeightsError(.shapeMismatch, path: path, key: e.name,
                                    detail: "file shape \(info.shape), model shape \(e.shape)",
                                    hint: e.name.hasPrefix("fc.") ? "a different class count? skip fc.weight and fc.bias to train a new head"
-                                                                 : "the file was saved from a different architecture")
+                                                                 : ParameterStore.widthHint(file: info.shape, model: e.shape)
+                                                                   ?? "the file was saved from a different architecture")
             }
             let wantInteger = e.role == .counter
             guard info.dtype.isFloatingPoint != wantInteger else {
@@ -110,20 +111,26 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     public var temporalStride: Int
     /// Stored frames between consecutive input frames.
     public var frameStride: Int
+    /// How the training frames were made from raw videos (a JSON object written by the data side, which NN does not
+    /// interpret), so that prediction on raw videos can repeat it; nil when unknown.
+    public var preprocessing: String?
 
     public init(arch: String, classes: [String], frames: Int, crop: Int, mean: [Float], std: [Float],
-                width: Int = 64, temporalStride: Int = 2, frameStride: Int = 1) {
+                width: Int = 64, temporalStride: Int = 2, frameStride: Int = 1, preprocessing: String? = nil) {
         self.arch = arch; self.classes = classes; self.frames = frames; self.crop = crop; self.mean = mean; self.std = std
         self.width = width; self.temporalStride = temporalStride; self.frameStride = frameStride
+        self.preprocessing = preprocessing
     }
 
     /// The `__metadata__` string map: `arch`, `classes` (JSON list), `frames`, `crop`, `mean`, `std` (JSON lists),
-    /// `width`, `temporal_stride`, `frame_stride`.
+    /// `width`, `temporal_stride`, `frame_stride`, and `preprocessing` when known.
     public var asStrings: [String: String] {
         func list(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
-        return ["arch": arch, "classes": list(classes.map(SafeTensorsWriter.jsonString)), "frames": String(frames),
-                "crop": String(crop), "mean": list(mean.map { "\($0)" }), "std": list(std.map { "\($0)" }),
-                "width": String(width), "temporal_stride": String(temporalStride), "frame_stride": String(frameStride)]
+        var m = ["arch": arch, "classes": list(classes.map(SafeTensorsWriter.jsonString)), "frames": String(frames),
+                 "crop": String(crop), "mean": list(mean.map { "\($0)" }), "std": list(std.map { "\($0)" }),
+                 "width": String(width), "temporal_stride": String(temporalStride), "frame_stride": String(frameStride)]
+        if let preprocessing { m["preprocessing"] = preprocessing }
+        return m
     }
 
     /// Parses the map written by `asStrings`; `path` only names the file in errors. Extra keys are ignored; files
@@ -151,6 +158,19 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
                   frames: try decode("frames", as: Int.self), crop: try decode("crop", as: Int.self),
                   mean: try decode("mean", as: [Float].self), std: try decode("std", as: [Float].self),
                   width: try optional("width", default: 64), temporalStride: try optional("temporal_stride", default: 2),
-                  frameStride: try optional("frame_stride", default: 1))
+                  frameStride: try optional("frame_stride", default: 1), preprocessing: m["preprocessing"])
+    }
+}
+
+extension ParameterStore {
+    /// When two shapes differ only in their channel dimensions (the first two), by one common ratio, the file holds a
+    /// narrower or wider model of the same architecture: says so and how to load it; nil otherwise.
+    static func widthHint(file: [Int], model: [Int]) -> String? {
+        guard file.count == model.count, !file.isEmpty, file.dropFirst(2) == model.dropFirst(2) else { return nil }
+        let ratios = zip(file.prefix(2), model.prefix(2)).filter { $0 != $1 }.map { Double($0) / Double($1) }
+        guard let r = ratios.first, ratios.allSatisfy({ $0 == r }) else { return nil }
+        let how = r > 1 ? String(format: "%g× wider", r) : String(format: "%g× narrower", 1 / r)
+        return "the file holds a model \(how) than this one: pass the --width it was trained with "
+            + "(this model's width times \(String(format: "%g", r)))"
     }
 }

@@ -20,15 +20,18 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// The command-line options of the build, for provenance.
     public var buildOptions: [String: String]
     public var skipped: [SkippedInput]
+    /// How the frames were made (nil in manifests written before it was recorded).
+    public var preprocessing: Preprocessing?
 
     public init(classes: [String], splits: [String: SplitSummary], buildOptions: [String: String] = [:],
-                skipped: [SkippedInput] = []) {
+                skipped: [SkippedInput] = [], preprocessing: Preprocessing? = nil) {
         self.format = ShardFormat.name; self.version = ShardFormat.version
         self.classes = classes; self.splits = splits; self.buildOptions = buildOptions; self.skipped = skipped
+        self.preprocessing = preprocessing
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, version, classes, splits, skipped
+        case format, version, classes, splits, skipped, preprocessing
         case buildOptions = "build_options"
     }
 

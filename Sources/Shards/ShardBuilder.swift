@@ -69,17 +69,20 @@ public enum ShardBuilder {
         for input in plan.inputs { inputsPerSplit[input.split!, default: 0] += 1 }
         var writers: [Split: ShardSetWriter] = [:]
         var skipped = plan.skipped
-        let fps = (plan.fps ?? 0) / Double(options.clip.stride)
+        // The stored frame rate: the source's when it says (WLASL's fps), else the first decoded video's.
+        var fps = (plan.fps ?? 0) / Double(options.clip.stride)
         try ClipPipeline.run(plan.inputs, options: options.clip, workers: options.workers) { index, result in
             let input = plan.inputs[index]
             switch result {
             case .success(let clip):
                 let split = input.split!
+                if fps == 0 && clip.sourceFPS > 0 { fps = clip.sourceFPS / Double(options.clip.stride) }
                 if writers[split] == nil {
                     writers[split] = try ShardSetWriter(
                         directory: tmp, split: split.rawValue, shardCount: max(1, min(options.shards, inputsPerSplit[split]!)),
                         classes: plan.classes, height: options.clip.size, width: options.clip.size, source: options.source,
-                        frameStride: options.clip.stride, fps: fps, compression: options.compression)
+                        frameStride: options.clip.stride, fps: fps, handCrop: options.clip.handCrop.description,
+                        margin: options.clip.margin, compression: options.compression)
                 }
                 try writers[split]!.append(clip)
             case .failure(let error):
@@ -93,7 +96,10 @@ public enum ShardBuilder {
             throw ShardSourceError(path: out, reason: "no input could be decoded (\(skipped.count) skipped)",
                                    hint: "the first reason: \(skipped.first?.reason ?? "none")")
         }
-        let manifest = Manifest(classes: plan.classes, splits: splits, buildOptions: options.recordedOptions, skipped: skipped)
+        let preprocessing = Preprocessing(size: options.clip.size, handCrop: options.clip.handCrop.description,
+                                          margin: options.clip.margin, stride: options.clip.stride, fps: fps)
+        let manifest = Manifest(classes: plan.classes, splits: splits, buildOptions: options.recordedOptions,
+                                skipped: skipped, preprocessing: preprocessing)
         try manifest.write(toDirectory: tmp)
         try AtomicFile.commitDirectory(temporary: tmp, to: out)
         committed = true

@@ -30,8 +30,10 @@ public enum ShardFormat {
         public static let height = "height", width = "width", split = "split"
         public static let shardIndex = "shard_index", shardCount = "shard_count", source = "source"
         public static let frameStride = "frame_stride", fps = "fps"
+        /// Written since the crop rule is recorded; shards built before lack them (readers treat them as unknown).
+        public static let handCrop = "hand_crop", margin = "margin"
         public static let all = [format, version, classes, height, width, split, shardIndex, shardCount, source,
-                                 frameStride, fps]
+                                 frameStride, fps, handCrop, margin]
     }
 
     /// `<split>-<index:05d>-of-<count:05d>.h5`, e.g. `train-00003-of-00008.h5`.
@@ -71,12 +73,23 @@ public struct ShardAttributes: Sendable, Equatable {
     public var frameStride: Int
     /// Frames per second of the stored frames (source fps / stride), 0 when unknown (images).
     public var fps: Double
+    /// The hand-crop rule (`asl-shards build --hand-crop`) and its margin; nil in shards built before they were
+    /// recorded.
+    public var handCrop: String?
+    public var margin: Double?
 
     public init(format: String = ShardFormat.name, version: Int = ShardFormat.version, classes: [String],
                 height: Int, width: Int, split: String, shardIndex: Int, shardCount: Int, source: String,
-                frameStride: Int, fps: Double) {
+                frameStride: Int, fps: Double, handCrop: String? = nil, margin: Double? = nil) {
         self.format = format; self.version = version; self.classes = classes; self.height = height
         self.width = width; self.split = split; self.shardIndex = shardIndex; self.shardCount = shardCount
-        self.source = source; self.frameStride = frameStride; self.fps = fps
+        self.source = source; self.frameStride = frameStride; self.fps = fps; self.handCrop = handCrop
+        self.margin = margin
+    }
+
+    /// How the frames were made; nil for shards that do not record their crop rule.
+    public var preprocessing: Preprocessing? {
+        guard let handCrop, let margin, height == width else { return nil }
+        return Preprocessing(size: height, handCrop: handCrop, margin: margin, stride: frameStride, fps: fps)
     }
 }

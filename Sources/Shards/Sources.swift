@@ -56,7 +56,7 @@ public struct WLASLEntry: Codable, Sendable {
 public enum DataSources {
     /// Video file extensions: preferred when a WLASL video_id has several files, required in class folders.
     public static let videoExtensions: Set<String> = ["mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "flv", "swf", "ts"]
-    static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"]
+    public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"]
 
     /// WLASL: classes are the first `topK` glosses of the file (WLASL100 = the first 100), or exactly `glosses`.
     /// Each instance keeps its frame range, split, signer and bbox; its video is `<videos>/<video_id>.mp4` or
@@ -224,7 +224,7 @@ public enum DataSources {
     }
 
     /// Sorted names of the visible subdirectories of `path`.
-    static func subdirectories(_ path: String) -> [String] {
+    public static func subdirectories(_ path: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
             .filter { !$0.hasPrefix(".") && dirExists((path as NSString).appendingPathComponent($0)) }.sorted()
     }

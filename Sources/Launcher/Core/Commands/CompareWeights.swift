@@ -18,9 +18,17 @@ public struct CompareWeights: ParsableCommand {
 
     public func run() throws {
         let a = try SafeTensorsFile(path: first), b = try SafeTensorsFile(path: second)
-        guard Set(a.names) == Set(b.names) else {
-            let onlyA = Set(a.names).subtracting(b.names).sorted(), onlyB = Set(b.names).subtracting(a.names).sorted()
-            throw ValidationError("the files have different keys: only in \(first): \(onlyA.prefix(5)); only in \(second): \(onlyB.prefix(5))")
+        let onlyA = Set(a.names).subtracting(b.names).sorted(), onlyB = Set(b.names).subtracting(a.names).sorted()
+        guard onlyA.isEmpty && onlyB.isEmpty else {
+            // Not a usage error: both files were read; they hold different models (or one is incomplete).
+            func list(_ keys: [String]) -> String {
+                keys.prefix(10).joined(separator: ", ") + (keys.count > 10 ? ", ... (\(keys.count) in all)" : "")
+            }
+            if !onlyB.isEmpty { print("missing from \(first): \(onlyB.count) key(s): \(list(onlyB))") }
+            if !onlyA.isEmpty { print("extra in \(first) (not in \(second)): \(onlyA.count) key(s): \(list(onlyA))") }
+            print("the files hold different sets of tensors (\(a.names.count) and \(b.names.count) keys): they are not the "
+                  + "same model; compare weights of one architecture, width and class count")
+            throw ExitCode(1)
         }
         var rows: [(String, Double)] = []
         for name in a.names.sorted() {
@@ -30,7 +38,11 @@ public struct CompareWeights: ParsableCommand {
             } else {
                 x = try a.floats(name).map(Double.init); y = try b.floats(name).map(Double.init)
             }
-            guard x.count == y.count else { throw ValidationError("\(name): \(x.count) vs \(y.count) elements") }
+            guard x.count == y.count else {
+                print("\(name): shape \(a.tensors[name]?.shape ?? []) in \(first), \(b.tensors[name]?.shape ?? []) in \(second): "
+                      + "not the same model (another width or class count?)")
+                throw ExitCode(1)
+            }
             rows.append((name, zip(x, y).reduce(0) { max($0, abs($1.0 - $1.1)) }))
         }
         let worst = rows.max { $0.1 < $1.1 }

@@ -10,7 +10,7 @@ public struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Evaluate weights on a split of a shard directory across all ranks and write the reports.")
 
-    @Option(help: "Weights (safetensors) written by asl-dist-train, or converted from torchvision.") var weights: String
+    @Option(help: "Weights (safetensors) or a checkpoint directory written by asl-dist-train, or converted from torchvision.") var weights: String
     @Option(help: "Shard directory (or one shard file).") var shards: String
     @Option(help: "Split to evaluate.") var split = "test"
     @Option(help: "Directory for the reports (default: <weights dir>/eval-<split>).") var out: String?
@@ -45,7 +45,7 @@ public struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("the weights' classes differ from the shards' (\(spec.classes.prefix(3))… vs "
                                       + "\(data.classes.prefix(3))…): build the shards with the same class list")
             }
-            let directory = out ?? (URL(fileURLWithPath: weights).deletingLastPathComponent().path + "/eval-\(split)")
+            let directory = out ?? (URL(fileURLWithPath: predictor.weightsPath).deletingLastPathComponent().path + "/eval-\(split)")
             let metrics = try evaluateModel(predictor.model, on: data, communicator: comm, reportDirectory: directory,
                                             title: "\(spec.arch) \(split)")
             print0(comm, String(format: "%@ %@: %d clips  loss %.4f  top1 %.2f%%  top5 %.2f%%  macro-F1 %.2f%%",

@@ -1,45 +1,32 @@
 // Launcher: the `asl-predict` command line (classify videos, shards or a webcam with trained weights).
 //
-// Videos go through the shard builder's crop and resize (`ClipReader`, `--hand-crop`, `--size`), then the trainer's
-// evaluation sampling (`ClipTransform(training: false)`); shards skip the first step. Everything about the model
-// comes from the weights file's metadata unless a flag overrides it.
+// Videos and images go through the shard builder's crop and resize (`ClipReader`) with the preprocessing the
+// training shards were built with (recorded in the weights' metadata), then the trainer's evaluation sampling
+// (`ClipTransform(training: false)`); shards skip the first step. Everything about the model and its input comes
+// from the weights file's metadata unless a flag overrides it, and an override that departs from it is printed.
 import ArgumentParser
 import Foundation
 import NN
 import Shards
-
-/// The hand crops that apply to a video alone: it has no source box (`bbox`) nor a box file entry (`boxes:FILE`).
-public enum VideoHandCrop: String, CaseIterable, ExpressibleByArgument, Sendable {
-    case motion
-    case none
-
-    public static var allValueDescriptions: [String: String] {
-        ["motion": "around what moves across the clip, else the centre square", "none": "the centre square"]
-    }
-
-    var mode: HandCropMode {
-        switch self {
-        case .motion: return .motion
-        case .none: return .none
-        }
-    }
-}
 
 public struct PredictCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "asl-predict",
         abstract: "Classify sign-language videos, shards or a webcam stream with trained weights.",
         discussion: """
-            --input takes a video, a folder of videos, a shard file (.h5) or a shard directory (every split, or \
-            --split), or a .safetensors file holding a normalized tensor `input` [N, 3, T, H, W].
+            --input takes a video, an image, a folder in any layout asl-shards build reads (class folders of videos or \
+            images, train/test frame folders), a folder of videos, a shard file (.h5) or a shard directory (every \
+            split, or --split), or a .safetensors file holding a normalized tensor `input` [N, 3, T, H, W].
+            Raw videos and images are cropped and resized as the training shards were built (size, hand-crop rule, \
+            margin, stride: from the weights' metadata); --size, --hand-crop, --margin and --stride override it.
             Weights without metadata (converted from torchvision) need --arch; the class count then comes from \
             fc.weight and the names are class_0, class_1, ...
             """,
         version: VersionReport.projectVersion)
 
-    @Option(help: "Weights file (.safetensors), from asl-dist-train or tools/convert_torchvision.py.")
+    @Option(help: "Weights file (.safetensors) or checkpoint directory (RUN/checkpoints/best), from asl-dist-train or tools/convert_torchvision.py.")
     public var weights: String
-    @Option(help: "A video, a folder of videos, a shard file or directory, or an input tensor (.safetensors).")
+    @Option(help: "A video, an image, a folder of them (as asl-shards build reads), a shard file or directory, or an input tensor (.safetensors).")
     public var input: String?
     @Option(help: "Classify the live stream of this camera index in a window instead of --input (q or Esc quits).")
     public var camera: Int?
@@ -55,10 +42,14 @@ public struct PredictCommand: ParsableCommand {
     public var frameStride: Int?
     @Option(help: "Shard split to classify in a shard directory (default: every split).")
     public var split: String?
-    @Option(name: .customLong("hand-crop"), help: "Square crop box of a video, then resized to --size.")
-    public var handCrop = VideoHandCrop.motion
-    @Option(help: "Video frames are cropped and resized to size × size first, as asl-shards build --size.")
-    public var size = 128
+    @Option(name: .customLong("hand-crop"), help: "Square crop box of a video, as asl-shards build --hand-crop (default: the build's rule; bbox, which a raw video lacks, becomes motion).")
+    public var handCrop: HandCropMode?
+    @Option(help: "Margin around the crop box, as asl-shards build --margin (default: the build's, else 0.1).")
+    public var margin: Double?
+    @Option(help: "Video frames are cropped and resized to size × size first, as asl-shards build --size (default: the build's, else 128).")
+    public var size: Int?
+    @Option(help: "Keep every k-th video frame, as asl-shards build --stride (default: the build's, adapted to the video's fps so that its frames match the training frames' rate).")
+    public var stride: Int?
 
     @Option(help: "Override the architecture (required for weights without metadata).")
     public var arch: Architecture?
@@ -81,8 +72,8 @@ public struct PredictCommand: ParsableCommand {
 
     public func validate() throws {
         guard (input == nil) != (camera == nil) else { throw ValidationError("give exactly one of --input and --camera") }
-        guard topK > 0, clips > 0, (frameStride ?? 1) > 0, size > 0 else {
-            throw ValidationError("--top-k, --clips, --frame-stride and --size must be positive")
+        guard topK > 0, clips > 0, (frameStride ?? 1) > 0, (size ?? 1) > 0, (stride ?? 1) > 0, (margin ?? 0) >= 0 else {
+            throw ValidationError("--top-k, --clips, --frame-stride, --size and --stride must be positive, --margin at least 0")
         }
         for (flag, value) in [("--mean", mean), ("--std", std)] {
             if let value, (try? floats(value))?.count != 3 { throw ValidationError("\(flag) takes three comma-separated numbers") }
@@ -111,11 +102,14 @@ public struct PredictCommand: ParsableCommand {
             let s = predictor.spec
             print("asl-predict: \(s.arch) width \(s.width), \(s.classes.count) classes, \(s.frames) frames at "
                   + "\(s.crop)×\(s.crop), \(clips) window(s) per input")
+            let input = try inputPreprocessing(for: s)
+            for note in input.notes { print("note: \(note)") }
             if let camera {
-                try LiveCamera(predictor: predictor, index: camera, topK: topK, size: size, frameStride: predictor.spec.frameStride).run()
+                try LiveCamera(predictor: predictor, index: camera, topK: topK, size: input.options.size,
+                               frameStride: predictor.spec.frameStride).run()
                 return
             }
-            let failures = try predict(predictor: predictor)
+            let failures = try predict(predictor: predictor, preprocessing: input)
             if failures > 0 { throw ExitCode.failure }
         } catch let exit as ExitCode {
             throw exit
@@ -125,35 +119,115 @@ public struct PredictCommand: ParsableCommand {
         }
     }
 
+    /// How raw videos and images become frames here: the training shards' preprocessing from the weights'
+    /// metadata, with each flag given overriding it. `notes` say where the result departs from the build (printed
+    /// once); `targetFPS` is the training frames' rate that videos are matched to when --stride is not given.
+    struct InputPreprocessing {
+        var options: ClipOptions
+        var targetFPS: Double?
+        var notes: [String] = []
+    }
+
+    func inputPreprocessing(for spec: ModelSpec) throws -> InputPreprocessing {
+        let built = spec.preprocessing
+        var notes: [String] = []
+        func choose<T: Equatable>(_ flag: String, _ given: T?, _ recorded: T?, default value: T) -> T {
+            if let given, let recorded, given != recorded {
+                notes.append("\(flag) \(given) departs from the training shards' \(recorded)")
+            }
+            return given ?? recorded ?? value
+        }
+        let size = choose("--size", size, built?.size, default: 128)
+        let margin = choose("--margin", margin, built?.margin, default: 0.1)
+        let stride = choose("--stride", stride, built?.stride, default: 1)
+        var mode: HandCropMode
+        if let handCrop {
+            mode = handCrop
+            if let built, built.handCrop != handCrop.description {
+                notes.append("--hand-crop \(handCrop) departs from the training shards' \(built.handCrop)")
+            }
+        } else if let built {
+            mode = (try? HandCropMode(parsing: built.handCrop)) ?? .motion
+            switch mode {
+            case .bbox:
+                mode = .motion
+                notes.append("the training shards were cropped around the source's own boxes (bbox); a raw video has none, "
+                             + "so it is cropped around what moves (give --hand-crop boxes:FILE with its box to repeat the build)")
+            case .boxes(let path) where !FileManager.default.fileExists(atPath: path):
+                mode = .motion
+                notes.append("the training shards' boxes file \(path) is not here, so videos are cropped around what moves "
+                             + "(give --hand-crop boxes:FILE)")
+            default: break
+            }
+        } else {
+            mode = .motion
+            notes.append("the weights do not record how their training frames were made: using --size \(size) "
+                         + "--hand-crop motion --margin \(margin) --stride \(stride) (set them as the shards were built)")
+        }
+        var boxes: [String: [Double]] = [:]
+        if case .boxes(let path) = mode {
+            do { boxes = try ClipOptions.loadBoxes(path: path) } catch let e as ShardSourceError {
+                throw PredictError(path: e.path, e.reason, hint: e.hint)
+            }
+        }
+        let fps = self.stride == nil ? built.flatMap { $0.fps > 0 ? $0.fps : nil } : nil
+        return InputPreprocessing(options: ClipOptions(size: size, stride: stride, handCrop: mode, margin: margin, boxes: boxes),
+                                  targetFPS: fps, notes: notes)
+    }
+
+    /// The key of `input` in a boxes file: the builder's clip id when the layout gives one, else the file's name,
+    /// its name without extension (WLASL's video_id), `folder/name`, or the path as given; nil when none is listed.
+    static func boxKey(for input: ClipInput, in boxes: [String: [Double]]) -> String? {
+        let path = input.inputPath, name = (path as NSString).lastPathComponent
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        let candidates = [input.clipID, name, (name as NSString).deletingPathExtension, folder + "/" + name, path]
+        return candidates.first { boxes[$0] != nil }
+    }
+
+    /// Decodes one raw clip as the training shards were built. A video whose rate differs from the training frames'
+    /// (`targetFPS`, without --stride) is read again keeping every k-th frame, k = its fps / the training fps rounded.
+    func readClip(_ input: ClipInput, id: String, preprocessing p: InputPreprocessing) throws -> DecodedClip {
+        var input = input
+        if case .boxes = p.options.handCrop { input.clipID = PredictCommand.boxKey(for: input, in: p.options.boxes) ?? input.clipID }
+        let clip = try ClipReader.read(input, options: p.options)
+        guard let target = p.targetFPS, clip.sourceFPS > 0 else { return clip }
+        let keep = max(1, Int((clip.sourceFPS / target).rounded()))
+        guard keep != p.options.stride else { return clip }
+        print(String(format: "note: %@ runs at %.4g fps and the training frames at %.4g: keeping every %dth frame", id,
+                     clip.sourceFPS, target, keep))
+        var options = p.options
+        options.stride = keep
+        return try ClipReader.read(input, options: options)
+    }
+
     /// Classifies every input, prints and writes the results; returns how many inputs failed (each reported on
     /// standard error). Errors that concern the whole run (unreadable shards, unwritable outputs) are thrown.
-    func predict(predictor: Predictor) throws -> Int {
+    func predict(predictor: Predictor, preprocessing: InputPreprocessing) throws -> Int {
         let transform = predictor.transform(clips: clips, frameStride: predictor.spec.frameStride)
-        let clipOptions = ClipOptions(size: size, stride: 1, handCrop: handCrop.mode)
         var predictions: [Prediction] = []
         var failed: [(id: String, error: String)] = []
-        var metrics: ClassificationMetrics?
+        var metrics = ClassificationMetrics(classes: predictor.spec.classes)
         func report(_ p: Prediction) {
             let top = predictor.top(topK, of: p.logits).map { "\($0.name) \(String(format: "%.3f", $0.probability))" }
             print("\(p.id): " + top.joined(separator: ", ") + (p.label.map { "  [true: \($0)]" } ?? ""))
+            if let label = p.label, let index = predictor.spec.classes.firstIndex(of: label) {
+                metrics.add(logits: p.logits, labels: [Int32(index)], isPadding: [false])
+            }
             predictions.append(p)
         }
-        for source in try PredictSource.find(at: input!, split: split) {
+        for source in try PredictSource.find(at: input!, split: split, framesPerWindow: predictor.spec.frames) {
             switch source {
-            case .video(let path, let id):
+            case .clip(let clipInput, let id, let label):
                 do {
-                    let clip = try ClipReader.read(ClipInput(media: .video(path: path, frameStart: 1, frameEnd: -1),
-                                                             label: -1, clipID: id), options: clipOptions)
+                    let clip = try readClip(clipInput, id: id, preprocessing: preprocessing)
                     report(Prediction(id: id, logits: try predictor.logits(frames: clip.frames, frameCount: clip.frameCount,
                                                                             height: clip.height, width: clip.width,
-                                                                            transform: transform)))
+                                                                            transform: transform), label: label))
                 } catch {
                     printError("\(error)", rank: nil, size: nil)
                     failed.append((id, "\(error)"))
                 }
             case .shards(let dataset, _):
-                let sameClasses = dataset.classes == predictor.spec.classes
-                if sameClasses && metrics == nil { metrics = ClassificationMetrics(classes: dataset.classes) }
                 let reader = ShardReader(dataset: dataset)
                 defer { reader.close() }
                 var scratch: [UInt8] = []
@@ -163,7 +237,6 @@ public struct PredictCommand: ParsableCommand {
                     try transform.load(index: i, epoch: 0, reader: reader, scratch: &scratch, into: input.buffer)
                     let logits = try predictor.logits(windows: input)
                     let label = dataset.label(i)
-                    if sameClasses { metrics?.add(logits: logits, labels: [label], isPadding: [false]) }
                     report(Prediction(id: dataset.clipID(i), logits: logits,
                                       label: dataset.classes.indices.contains(Int(label)) ? dataset.classes[Int(label)] : nil))
                 }
@@ -177,9 +250,10 @@ public struct PredictCommand: ParsableCommand {
                 }
             }
         }
-        if let m = metrics, m.count > 0 {
-            print(String(format: "shards: top-1 %.2f%%, top-5 %.2f%% over %lld clips", 100 * Double(m.top1) / Double(m.count),
-                         100 * Double(m.top5) / Double(m.count), m.count))
+        if metrics.count > 0 {
+            print(String(format: "labelled inputs: top-1 %.2f%%, top-5 %.2f%% over %lld clips",
+                         100 * Double(metrics.top1) / Double(metrics.count), 100 * Double(metrics.top5) / Double(metrics.count),
+                         metrics.count))
         }
         if let output {
             try PredictionReport.writeJSON(predictions, failed: failed, predictor: predictor, topK: topK, to: output)

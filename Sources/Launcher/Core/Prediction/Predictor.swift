@@ -34,11 +34,14 @@ public struct ModelSpec: Equatable, Sendable {
     public var normalization: Normalization
     /// Stored frames between consecutive input frames (the trainer's --frame-stride).
     public var frameStride: Int
+    /// How the training shards were made from raw videos (nil for weights that do not record it).
+    public var preprocessing: Preprocessing?
 
     public init(arch: Architecture, width: Int, temporalStride: Int, classes: [String], frames: Int, crop: Int,
-                normalization: Normalization, frameStride: Int = 1) {
+                normalization: Normalization, frameStride: Int = 1, preprocessing: Preprocessing? = nil) {
         self.arch = arch; self.width = width; self.temporalStride = temporalStride; self.classes = classes
         self.frames = frames; self.crop = crop; self.normalization = normalization; self.frameStride = frameStride
+        self.preprocessing = preprocessing
     }
 }
 
@@ -130,8 +133,17 @@ extension ModelSpec {
             throw PredictError(path: path, "mean \(mean) and std \(std) must be 3 values each, std positive",
                                hint: "RGB statistics of [0, 1] pixels, e.g. --mean 0.43216,0.394666,0.37645")
         }
+        var preprocessing: Preprocessing?
+        if let text = meta["preprocessing"] {
+            guard let p = Preprocessing(json: text) else {
+                throw WeightsError(.badMetadata, path: path, key: "preprocessing", detail: "cannot parse preprocessing = \(text.prefix(80))",
+                                   hint: "give --size, --hand-crop, --margin and --stride explicitly")
+            }
+            preprocessing = p
+        }
         return ModelSpec(arch: arch, width: width, temporalStride: temporalStride, classes: classes, frames: frames,
-                         crop: crop, normalization: Normalization(mean: mean, std: std), frameStride: frameStride)
+                         crop: crop, normalization: Normalization(mean: mean, std: std), frameStride: frameStride,
+                         preprocessing: preprocessing)
     }
 }
 
@@ -141,14 +153,29 @@ public final class Predictor {
     public let model: VideoClassifier
     public let weightsPath: String
 
-    /// Opens `weights` (header validated), resolves the spec and loads every tensor strictly.
+    /// Opens `weights` (a weights file, or a checkpoint directory holding `model.safetensors`; header validated),
+    /// resolves the spec and loads every tensor strictly.
     /// - Throws: `WeightsError` (malformed file, missing or unexpected key, wrong shape or dtype), `PredictError`.
     public init(weights: String, overrides: ModelOverrides = ModelOverrides()) throws {
-        let file = try SafeTensorsFile(path: weights)
+        let path = try Predictor.weightsFile(at: weights)
+        let file = try SafeTensorsFile(path: path)
         spec = try ModelSpec.resolve(file: file, overrides: overrides)
         model = try spec.arch.makeModel(classes: spec.classes.count, width: spec.width, temporalStride: spec.temporalStride)
-        try model.store.load(from: weights)
-        weightsPath = weights
+        try model.store.load(from: path)
+        weightsPath = path
+    }
+
+    /// The weights file `path` names: itself, or `path/model.safetensors` for a checkpoint directory (e.g.
+    /// `run/checkpoints/best`). Throws `PredictError` for a directory without one.
+    public static func weightsFile(at path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
+        let inside = (path as NSString).appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: inside) else {
+            throw PredictError(path: path, "a directory without model.safetensors",
+                               hint: "pass a weights file or a checkpoint directory such as RUN/checkpoints/best or RUN/checkpoints/last")
+        }
+        return inside
     }
 
     /// The trainer's evaluation sampling: `clips` evenly spaced windows (1: the centred one) of `spec.frames`

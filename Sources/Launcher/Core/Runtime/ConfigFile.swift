@@ -34,6 +34,43 @@ public enum ConfigFile {
         return args
     }
 
+    /// The file `--config` names in `arguments` (before any `--`), if any.
+    public static func path(in arguments: [String]) -> String? {
+        let end = arguments.firstIndex(of: "--") ?? arguments.count
+        guard let i = arguments[..<end].firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return nil }
+        if arguments[i] == "--config" { return i + 1 < arguments.count ? arguments[i + 1] : nil }
+        return String(arguments[i].dropFirst("--config=".count))
+    }
+
+    /// A parse error caused by a key of the config file, in words that name the file and the key: for `message`
+    /// "Unknown option '--epoch'" where the file set `--epoch`. `known` are the command's option names, for the
+    /// closest one as a suggestion. Nil when the error is not about a key of the file.
+    public static func explain(parseError message: String, configPath path: String, known: [String]) -> ConfigFileError? {
+        guard let flags = try? options(fromFile: path).filter({ $0.hasPrefix("--") }),
+              let flag = flags.first(where: { message.contains("'\($0)'") }) else { return nil }
+        let key = String(flag.dropFirst(2))
+        let closest = known.map { ($0, editDistance($0, flag)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
+        return ConfigFileError(path: path, reason: "key '\(key)' is not an option of this command (\(message.trimmingCharacters(in: .whitespacesAndNewlines)))"
+                               + (closest.map { "; did you mean '\($0.dropFirst(2))'?" } ?? "; `--help` lists the options"))
+    }
+
+    /// Levenshtein distance, for suggesting the option a key was meant to be.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        guard !x.isEmpty, !y.isEmpty else { return max(x.count, y.count) }
+        var row = Array(0...y.count)
+        for i in 1...x.count {
+            var diagonal = row[0]
+            row[0] = i
+            for j in 1...y.count {
+                let above = row[j]
+                row[j] = min(above + 1, row[j - 1] + 1, diagonal + (x[i - 1] == y[j - 1] ? 0 : 1))
+                diagonal = above
+            }
+        }
+        return row[y.count]
+    }
+
     /// The command-line arguments a config file stands for, in the file's key order.
     public static func options(fromFile path: String) throws -> [String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

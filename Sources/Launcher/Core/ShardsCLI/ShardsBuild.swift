@@ -88,10 +88,39 @@ struct BuildCommonOptions: ParsableArguments {
             guard let s = manifest.splits[split.rawValue] else { continue }
             print("  \(split.rawValue): \(s.clips) clips, \(s.frames) frames in \(s.shards.count) shard(s)")
         }
+        for warning in BuildCommonOptions.emptySplitWarnings(manifest: manifest, planned: planned, valFraction: valFraction,
+                                                             testFraction: testFraction) {
+            print("  warning: \(warning)")
+        }
         if !manifest.skipped.isEmpty {
             print("  skipped \(manifest.skipped.count) input(s); reasons in \(Manifest.path(inDirectory: out))")
         }
         print("wrote \(out)")
+    }
+}
+
+extension BuildCommonOptions {
+    /// What a user should hear about a split the build left empty: val and test come from the fractions, and a class
+    /// too small for them gets none (round(n × fraction) = 0); without val, training has no --val and no `best`.
+    static func emptySplitWarnings(manifest: Manifest, planned: SourcePlan, valFraction: Double, testFraction: Double) -> [String] {
+        let perClass = Dictionary(grouping: planned.inputs, by: \.label).values.map(\.count)
+        let fewest = perClass.min() ?? 0
+        var out: [String] = []
+        if manifest.splits[Split.val.rawValue] == nil {
+            out.append("no val split: " + (valFraction > 0
+                ? "with --val-fraction \(valFraction) a class needs at least \(Int((0.5 / valFraction).rounded(.up))) clips for "
+                  + "one val clip, and the smallest has \(fewest)"
+                : "--val-fraction is 0")
+                + ". Training then has no --val, so it writes no checkpoints/best and reports no validation metrics; "
+                + "raise --val-fraction, add clips, or validate on the test split (--val DIR --val-split test)")
+        }
+        if manifest.splits[Split.test.rawValue] == nil {
+            out.append("no test split" + (testFraction > 0 ? " (the smallest class has \(fewest) clips; raise --test-fraction or add clips)" : ""))
+        }
+        if manifest.splits[Split.train.rawValue] == nil {
+            out.append("no train split: every clip went to val or test; lower --val-fraction and --test-fraction")
+        }
+        return out
     }
 }
 

@@ -30,7 +30,8 @@ public struct ShardsInspect: ParsableCommand {
         }
         let a = first.shards[0].attributes
         var out = "\(path): \(a.format) v\(a.version), \(first.classes.count) classes, frames \(a.height)x\(a.width) RGB, "
-            + "source \"\(a.source)\", frame stride \(a.frameStride), \(a.fps) fps\n"
+            + "source \"\(a.source)\", frame stride \(a.frameStride), " + String(format: "%.4g fps", a.fps)
+            + (a.handCrop.map { ", hand crop \($0)" + (a.margin.map { " (margin \($0))" } ?? "") } ?? "") + "\n"
 
         out += "\nschema of \((first.shards[0].path as NSString).lastPathComponent):\n"
         let schema = try ShardFile(path: first.shards[0].path).schema()

@@ -56,6 +56,11 @@ public final class Trainer {
 
         try coordinator.agree("output directory") {
             let fm = FileManager.default
+            if o.resume == nil, let found = RunDirectory.previousRun(in: runDirectory) {
+                throw FileWriteError(path: runDirectory, reason: "--out already holds a run (\(found)); a new run would "
+                                     + "replace its checkpoints and mix its reports. Continue it with --resume auto, or "
+                                     + "choose a new --out such as \(RunDirectory.nextFree(after: runDirectory))")
+            }
             do {
                 try fm.createDirectory(atPath: runDirectory + "/checkpoints", withIntermediateDirectories: true)
             } catch {
@@ -89,6 +94,10 @@ public final class Trainer {
             try TrainingData(directory: trainDir, split: o.trainSplit, options: options, training: true,
                              rank: comm.rank, size: comm.size)
         }
+        if o.val == nil {
+            print0(comm, "no --val: checkpoints/best will not be written (best needs a validation metric); "
+                   + "use checkpoints/last, or pass --val DIR")
+        }
         if let valDir = o.val {
             valData = try coordinator.agreeAll("validation data") {
                 try TrainingData(directory: valDir, split: o.valSplit, options: options, training: false,
@@ -113,7 +122,10 @@ public final class Trainer {
                     throw ResumeError(path: directory, reason: "the checkpoint is a \(saved.arch), not a \(o.arch)")
                 }
                 guard saved.classes == classes else {
-                    throw ResumeError(path: directory, reason: "the checkpoint has \(saved.classes.count) classes, the data \(classes.count)")
+                    throw ResumeError(path: directory, reason: "the checkpoint was trained on other classes: "
+                                      + RunDirectory.describeDifference(saved: saved.classes, data: classes)
+                                      + "; resume with the shards it was trained on, or start a new run (another --out, "
+                                      + "--pretrained \(directory) to fine-tune)")
                 }
                 try model.store.load(from: directory + "/model.safetensors")
             }
@@ -169,7 +181,8 @@ public final class Trainer {
         return decision
     }
 
-    func loadPretrained(_ path: String, classes: [String]) throws {
+    func loadPretrained(_ given: String, classes: [String]) throws {
+        let path = try Predictor.weightsFile(at: given)
         // Leave out the head when its class count differs (fine-tuning to a new label set).
         let file = try SafeTensorsFile(path: path)
         var skip: Set<String> = []
@@ -192,7 +205,9 @@ public final class Trainer {
             let message = trainData.isLocal
                 ? "with --sampling local some rank owns fewer than --batch-size \(o.batchSize) clips (shard i belongs to "
                   + "rank i mod \(comm.size)): build at least as many shards as ranks, or use --sampling global"
-                : "the training set has \(trainData.count) clips, fewer than one global batch of \(globalBatch)"
+                : "the training set has \(trainData.count) clips, fewer than one global batch of \(globalBatch) "
+                  + "(\(comm.size) rank(s) × --batch-size \(o.batchSize)" + (o.accumulate > 1 ? " × --accumulate \(o.accumulate)" : "")
+                  + "); " + largestBatchHint()
             throw AgreedFailure(message: message, reporter: comm.isRoot)
         }
         let totalSteps = o.steps.map { min($0, stepsPerEpoch * o.epochs) } ?? stepsPerEpoch * o.epochs
@@ -203,7 +218,13 @@ public final class Trainer {
                + "sync BN \(model.bnReducer != nil ? "on" : "off"); \(step.buckets.buckets.count) gradient bucket(s)")
         if state.step > 0 {
             print0(comm, "resuming at epoch \(state.epoch), step \(state.step) (saved by \(state.worldSize) ranks)")
+            if state.plannedSteps > 0 && state.plannedSteps != totalSteps {
+                print0(comm, "note: this run plans \(totalSteps) steps, the checkpoint's run \(state.plannedSteps) (--steps or "
+                       + "--epochs changed): the \(o.schedule) learning-rate schedule is reshaped from step \(state.step) on, "
+                       + "so the run no longer matches an uninterrupted one")
+            }
         }
+        state.plannedSteps = totalSteps
 
         while state.epoch < o.epochs && state.step < totalSteps {
             try maybeUnfreeze()
@@ -244,6 +265,18 @@ public final class Trainer {
             print0(comm, "done: \(state.step) steps; best \(o.metric) \(best) at epoch \(state.bestEpoch.map(String.init) ?? "n/a"); "
                    + "run directory \(runDirectory)")
         }
+    }
+
+    /// The way out of a training set smaller than one global batch: the largest per-rank batch that fits on this
+    /// many ranks, or the rank count that would fit one clip per rank.
+    func largestBatchHint() -> String {
+        let perRank = DistributedSampler.globalSamplesPerRank(count: trainData.count, worldSize: comm.size,
+                                                              dropLast: options.dropLast) / options.accumulate
+        if perRank >= 1 {
+            return "the largest batch that fits is --batch-size \(perRank)" + (options.accumulate > 1 ? " with --accumulate \(options.accumulate)" : "")
+                + " on \(comm.size) rank(s) (global batch \(perRank * comm.size * options.accumulate)), or add clips"
+        }
+        return "use at most \(max(1, trainData.count / options.accumulate)) rank(s) with --batch-size 1, or add clips"
     }
 
     /// Unfreezes the frozen prefixes when the coordinator decides so (every rank at the same step).
@@ -331,7 +364,8 @@ public final class Trainer {
         let o = options
         let meta = ModelMetadata(arch: o.arch.rawValue, classes: trainData.classes, frames: o.frames, crop: o.cropSize,
                                  mean: trainData.mean, std: trainData.std, width: o.width,
-                                 temporalStride: o.temporalStride, frameStride: o.frameStride)
+                                 temporalStride: o.temporalStride, frameStride: o.frameStride,
+                                 preprocessing: trainData.dataset.shards.first?.attributes.preprocessing?.json)
         try checkpointer.save(model: model.store, metadata: meta, optimizer: optimizer, state: state, best: best)
         lastSave = Date()
     }

@@ -73,6 +73,14 @@ final class TrainingData {
     init(directory: String, split: String, options o: TrainOptions, training: Bool, rank: Int, size: Int) throws {
         // Local sampling opens only this rank's shards (i mod size == rank): other nodes' shards need not be here.
         let local = training && o.sampling == .local
+        if local, let files = try? ShardDataset.shardFiles(inDirectory: directory, split: split), !files.isEmpty,
+           let count = files.compactMap({ ShardFormat.parseFileName(($0 as NSString).lastPathComponent)?.count }).first,
+           count <= rank {
+            throw ShardError(.usage, path: directory,
+                             "rank \(rank) of \(size) owns no shard of split '\(split)': --sampling local gives shard i to "
+                             + "rank i mod \(size), and the split has \(count) shard(s)",
+                             hint: "use --sampling global, or rebuild with asl-shards build --shards \(size) (at least one shard per rank)")
+        }
         dataset = try ShardDataset(path: directory, split: split, owned: local ? { $0 % size == rank } : nil)
         options = o
         self.training = training

@@ -1,0 +1,51 @@
+// Shards: how a shard set's frames were made from its source videos or images — frame size, hand-crop rule and
+// margin, frame stride, frame rate. Recorded in every shard's attributes and in manifest.json, carried by the trainer
+// into the weights' metadata, and repeated by `asl-predict` on raw videos so that they are classified exactly as
+// their shards would be.
+import Foundation
+
+public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// Stored frames are `size × size` RGB.
+    public var size: Int
+    /// The crop rule as `asl-shards build --hand-crop` takes it: `bbox`, `motion`, `none` or `boxes:FILE`.
+    public var handCrop: String
+    /// Fraction of the box's longer edge added on each side before squaring.
+    public var margin: Double
+    /// Every `stride`-th source frame was kept.
+    public var stride: Int
+    /// Stored frames per second (source fps / stride); 0 when unknown (images).
+    public var fps: Double
+
+    public init(size: Int, handCrop: String, margin: Double, stride: Int, fps: Double) {
+        self.size = size; self.handCrop = handCrop; self.margin = margin; self.stride = stride; self.fps = fps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case size, margin, stride, fps
+        case handCrop = "hand_crop"
+    }
+
+    /// The record as one JSON object (keys sorted), as stored in a weights file's metadata under `preprocessing`.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// Parses `json`; nil when it is not such a record.
+    public init?(json: String) {
+        guard let p = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8)) else { return nil }
+        self = p
+    }
+
+    /// The options that repeat this build on one clip (a `boxes:FILE` rule loads nothing here: see `ClipOptions`).
+    public func clipOptions(handCrop mode: HandCropMode, boxes: [String: [Double]] = [:]) -> ClipOptions {
+        ClipOptions(size: size, stride: stride, handCrop: mode, margin: margin, boxes: boxes)
+    }
+
+    public var description: String {
+        let rate = fps > 0 ? String(format: ", %.4g fps", fps) : ""
+        return "\(size)×\(size) frames, hand crop \(handCrop) (margin \(margin)), every "
+            + (stride == 1 ? "frame" : "\(stride)th frame") + rate
+    }
+}
