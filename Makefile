@@ -10,7 +10,7 @@ BIN := .build/release
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: deps build test unit-test mpi-test demo bench clean
+.PHONY: deps build test unit-test mpi-test user-path-test demo bench clean
 
 # Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing).
 deps:
@@ -37,7 +37,12 @@ mpi-test: build
 	OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,tcp TEST_LABEL=mpi-tcp bash Tests/mpi/run-mpi-tests.sh $(BIN)
 	OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,tcp TEST_LABEL=train-tcp bash Tests/mpi/run-train-tests.sh $(BIN)
 
-test: unit-test mpi-test
+# A new user's path through the binaries: raw video -> shards -> training -> asl-predict parity, and the messages
+# for common mistakes (uses mpirun for one check, ffmpeg for a few images).
+user-path-test: build
+	bash Tests/cli/run-user-path-tests.sh $(BIN)
+
+test: unit-test mpi-test user-path-test
 
 # Synthetic data -> shards -> 2-rank training -> test-split prediction; prints the accuracy and the run directory.
 demo: build

@@ -34,6 +34,15 @@ public struct ClipInput: Sendable, Equatable {
         self.media = media; self.label = label; self.clipID = clipID; self.signer = signer; self.split = split; self.bbox = bbox
     }
 
+    /// This clip's key in a boxes file (`--hand-crop boxes:FILE`): its clip id, else its file's name, that name
+    /// without extension (WLASL's video_id, what hand detectors usually key by), `folder/name`, or its path; nil
+    /// when the file lists none of them.
+    public func boxKey(in boxes: [String: [Double]]) -> String? {
+        let path = inputPath, name = (path as NSString).lastPathComponent
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        return [clipID, name, (name as NSString).deletingPathExtension, folder + "/" + name, path].first { boxes[$0] != nil }
+    }
+
     /// The file a user would look at when this clip fails.
     public var inputPath: String {
         switch media {
@@ -96,7 +105,7 @@ public enum ClipReader {
             let box: [Double]?
             switch options.handCrop {
             case .bbox: box = input.bbox
-            case .boxes: box = options.boxes[input.clipID]
+            case .boxes: box = input.boxKey(in: options.boxes).flatMap { options.boxes[$0] }
             case .none, .motion: box = nil
             }
             if let b = box, b.count == 4, b[2] > b[0], b[3] > b[1] {

@@ -175,20 +175,9 @@ public struct PredictCommand: ParsableCommand {
                                   targetFPS: fps, notes: notes)
     }
 
-    /// The key of `input` in a boxes file: the builder's clip id when the layout gives one, else the file's name,
-    /// its name without extension (WLASL's video_id), `folder/name`, or the path as given; nil when none is listed.
-    static func boxKey(for input: ClipInput, in boxes: [String: [Double]]) -> String? {
-        let path = input.inputPath, name = (path as NSString).lastPathComponent
-        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-        let candidates = [input.clipID, name, (name as NSString).deletingPathExtension, folder + "/" + name, path]
-        return candidates.first { boxes[$0] != nil }
-    }
-
     /// Decodes one raw clip as the training shards were built. A video whose rate differs from the training frames'
     /// (`targetFPS`, without --stride) is read again keeping every k-th frame, k = its fps / the training fps rounded.
     func readClip(_ input: ClipInput, id: String, preprocessing p: InputPreprocessing) throws -> DecodedClip {
-        var input = input
-        if case .boxes = p.options.handCrop { input.clipID = PredictCommand.boxKey(for: input, in: p.options.boxes) ?? input.clipID }
         let clip = try ClipReader.read(input, options: p.options)
         guard let target = p.targetFPS, clip.sourceFPS > 0 else { return clip }
         let keep = max(1, Int((clip.sourceFPS / target).rounded()))

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The path a new user takes, from raw videos to a trustworthy prediction, run through the binaries: a raw video given
+# to asl-predict with default flags gets the logits of the shard built from it (for each hand-crop rule, with weights
+# from a real training run), a used --out is never overwritten, and each message about a common mistake names the
+# file or flag at fault and the way out. Prints "user-path: N passed, N failed"; exits non-zero on failure.
+set -u
+BIN=${1:-.build/release}
+source "$(dirname "$0")/../mpi/common.sh"
+T="$BIN/asl-dist-train"; P="$BIN/asl-predict"; S="$BIN/asl-shards"
+# A tiny C3D trained for one step: what matters here is that the weights carry the build's preprocessing.
+TRAIN="--threads 1 --arch c3d --width 4 --frames 4 --crop-size 24 --batch-size 4 --seed 3 --log-every 1"
+
+# The synthetic videos as class folders (root/<gloss>/<video_id>.mp4), as `asl-shards build videos` reads them.
+python3 - "$work/synth/WLASL_synth.json" "$work/synth/videos" "$work/classes" "$work/boxes.json" <<'PY'
+import json, os, shutil, sys
+entries = json.load(open(sys.argv[1])); boxes = {}
+for e in entries:
+    os.makedirs(os.path.join(sys.argv[3], e["gloss"]), exist_ok=True)
+    for i in e["instances"]:
+        shutil.copy(os.path.join(sys.argv[2], i["video_id"] + ".mp4"), os.path.join(sys.argv[3], e["gloss"], i["video_id"] + ".mp4"))
+        boxes[i["video_id"]] = i["bbox"]
+json.dump(boxes, open(sys.argv[4], "w"))
+PY
+
+# same_logits A.csv B.csv: every clip of A is in B (ids compared without a .mp4 extension) within 1e-5.
+same_logits() {
+    python3 - "$1" "$2" <<'PY'
+import csv, sys
+def read(p):
+    rows = list(csv.reader(open(p)))[1:]
+    return {r[0].rsplit("/", 1)[-1].removesuffix(".mp4"): [float(x) for x in r[1:]] for r in rows}
+a, b = read(sys.argv[1]), read(sys.argv[2])
+worst = max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a) if a and set(a) <= set(b) else float("inf")
+print(f"{len(a)} clips, max |diff| {worst:.2e}")
+sys.exit(0 if worst <= 1e-5 else 1)
+PY
+}
+
+# 1. Train/serve parity for each hand-crop rule: shards built at 32x32 keeping every 2nd frame, one training step,
+#    then asl-predict on the shards and on the raw videos with default flags (the checkpoint directory as --weights).
+for rule in none motion "boxes:$work/boxes.json" bbox; do
+    name=${rule%%:*}; d="$work/rule-$name"
+    if [ "$rule" = bbox ]; then
+        "$S" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" --out "$d/shards" \
+            --size 32 --stride 2 --hand-crop bbox --shards 1 >"$d.build.log" 2>&1
+        raw="$work/synth/videos"; extra=(--hand-crop "boxes:$work/boxes.json")
+    else
+        "$S" build videos --root "$work/classes" --out "$d/shards" --size 32 --stride 2 --hand-crop "$rule" \
+            --shards 1 >"$d.build.log" 2>&1
+        raw="$work/classes"; extra=()
+    fi
+    "$T" $TRAIN --train "$d/shards" --steps 1 --out "$d/run" >"$d.train.log" 2>&1 &&
+    "$P" --weights "$d/run/checkpoints/last" --input "$d/shards" --split test --logits-out "$d/shards.csv" >"$d.p1.log" 2>&1 &&
+    "$P" --weights "$d/run/checkpoints/last" --input "$raw" "${extra[@]}" --logits-out "$d/raw.csv" >"$d.p2.log" 2>&1 &&
+    same_logits "$d/shards.csv" "$d/raw.csv" >"$d.cmp" 2>&1
+    if [ $? -eq 0 ]; then pass "--hand-crop $name: raw videos through asl-predict${extra:+ ${extra[*]}} give their shards' logits ($(cat "$d.cmp"))"
+    else fail "--hand-crop $name: raw videos give their shards' logits" "$d.build.log" "$d.train.log" "$d.p1.log" "$d.p2.log" "$d.cmp"; fi
+done
+if grep -q "no val split\|warning" "$work/rule-none.build.log"; then fail "a build with val clips warns of nothing" "$work/rule-none.build.log"; fi
+"$P" --weights "$work/rule-bbox/run/checkpoints/last" --input "$work/synth/videos" >"$work/bbox-default.log" 2>&1
+if grep -q "note: the training shards were cropped around the source's own boxes (bbox)" "$work/bbox-default.log"; then
+    pass "bbox-trained weights on a raw video: the crop falls back to motion and says how to give the box"
+else fail "bbox-trained weights on a raw video say what crop they use" "$work/bbox-default.log"; fi
+"$P" --weights "$work/rule-none/run/checkpoints/last" --input "$work/classes" --size 48 >"$work/override.log" 2>&1
+if grep -q "note: --size 48 departs from the training shards' 32" "$work/override.log" &&
+    grep -q "labelled inputs: top-1" "$work/override.log"; then
+    pass "an override that departs from the build is printed once; class folders are scored by their names"
+else fail "an override that departs from the build is printed" "$work/override.log"; fi
+if "$S" inspect "$work/rule-none/shards" | grep -q "frame stride 2, 12.5 fps, hand crop none (margin 0.1)"; then
+    pass "inspect shows a video build's real frame rate (25 fps / stride 2) and its crop rule"
+else fail "inspect shows the real fps" <("$S" inspect "$work/rule-none/shards"); fi
+
+# 2. A used --out is refused without --resume, leaving the first run's files byte-identical.
+run="$work/rule-none/run"
+before=$(cd "$run" && find . -type f -exec sha256sum {} + | sort)
+"$T" $TRAIN --train "$work/rule-none/shards" --steps 2 --out "$run" >"$work/again.log" 2>&1
+rc=$?
+after=$(cd "$run" && find . -type f -exec sha256sum {} + | sort)
+if [ $rc -ne 0 ] && grep -q "already holds a run" "$work/again.log" && grep -q "\-\-resume auto" "$work/again.log" &&
+    [ "$before" = "$after" ]; then pass "a second run into a used --out is refused (exit $rc) and leaves the first run's files byte-identical"
+else fail "a second run into a used --out is refused and changes nothing (exit $rc)" "$work/again.log"; fi
+
+# 3. Resuming with another global batch, or other classes, fails naming both; another --steps is stated.
+expect() {  # expect NAME PATTERN... -- COMMAND: the command fails and its output matches every pattern
+    local name=$1; shift; local patterns=()
+    while [ "$1" != "--" ]; do patterns+=("$1"); shift; done; shift
+    timeout 120 "$@" >"$work/e.log" 2>&1
+    local rc=$? ok=1
+    for p in "${patterns[@]}"; do grep -q -- "$p" "$work/e.log" || ok=0; done
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $ok = 1 ]; then pass "$name"; else fail "$name (exit $rc)" "$work/e.log"; fi
+}
+expect "--resume with another global batch names both batches" "global batch of 4" "these flags give 2" -- \
+    "$T" $TRAIN --batch-size 2 --train "$work/rule-none/shards" --steps 2 --out "$run" --resume auto
+mkdir -p "$work/classes3"; for c in $(ls "$work/classes" | head -3); do ln -s "$work/classes/$c" "$work/classes3/$c"; done
+"$S" build videos --root "$work/classes3" --out "$work/shards3" --size 32 --stride 2 --hand-crop none --shards 1 >/dev/null 2>&1
+expect "--resume onto other classes names both class lists" "trained on other classes" "it has 4 classes (before" "the data 3 (before" -- \
+    "$T" $TRAIN --train "$work/shards3" --steps 2 --out "$run" --resume auto
+"$T" $TRAIN --train "$work/rule-none/shards" --steps 3 --out "$run" --resume auto >"$work/steps.log" 2>&1
+if grep -q "this run plans 3 steps, the checkpoint's run 1" "$work/steps.log"; then pass "a resume with another --steps says the schedule is reshaped"
+else fail "a resume with another --steps says the schedule is reshaped" "$work/steps.log"; fi
+grep -q "no --val: checkpoints/best will not be written" "$work/rule-none.train.log" &&
+    pass "training without --val says at start that best will not be written" ||
+    fail "training without --val says best will not be written" "$work/rule-none.train.log"
+
+# 4. Messages that name the file or flag at fault and what to do.
+expect "too few clips for one global batch names the largest batch that fits" "fewer than one global batch of 512" \
+    "the largest batch that fits is --batch-size" -- "$T" $TRAIN --batch-size 512 --train "$work/shards" --steps 1 --out "$work/big"
+printf 'epoch: 2\nbatch-size: 4\n' >"$work/typo.yaml"
+expect "a config-file typo names the file and the closest option" "config file $work/typo.yaml" "key 'epoch'" "did you mean 'epochs'" -- \
+    "$T" --config "$work/typo.yaml" --train "$work/shards" --out "$work/typo"
+expect "weights of another width say so and name --width" "narrower\|wider" "\-\-width" -- \
+    "$P" --weights "$run/checkpoints/last" --width 8 --input "$work/classes"
+expect "a directory without weights as --weights says what to pass" "without model.safetensors" "checkpoints/best" -- \
+    "$P" --weights "$run" --input "$work/classes"
+python3 - "$run/checkpoints/last/model.safetensors" "$work/fewer.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", data[:8])[0]; header = json.loads(data[8:8 + n])
+body = data[8 + n:]; drop = "fc.bias"; keep = {k: v for k, v in header.items() if k != drop}
+out, parts, off = {}, [], 0
+for k, v in keep.items():
+    if k == "__metadata__": out[k] = v; continue
+    b, e = v["data_offsets"]; parts.append(body[b:e]); out[k] = dict(v, data_offsets=[off, off + e - b]); off += e - b
+h = json.dumps(out).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(parts))
+PY
+expect "compare-weights on files with other keys reports them and exits 1" "missing from $work/fewer.safetensors: 1 key(s): fc.bias" -- \
+    "$T" compare-weights "$work/fewer.safetensors" "$run/checkpoints/last/model.safetensors"
+"$T" compare-weights "$work/fewer.safetensors" "$run/checkpoints/last/model.safetensors" >/dev/null 2>&1
+[ $? -eq 1 ] && pass "compare-weights exits 1 (not 64) for files with other keys" || fail "compare-weights exits 1 for other keys" "$work/e.log"
+expect "--sampling local with fewer shards than ranks names the rank and both ways out" "rank 2 of 4 owns no shard" \
+    "\-\-sampling global" "\-\-shards 4" -- \
+    mpirun -np 4 --oversubscribe "$T" $TRAIN --train "$work/shards" --sampling local --steps 1 --out "$work/local"
+# convert_torchvision.py offline, against stand-ins for torch and torchvision whose download fails as urllib's does.
+stub="$work/stub"; mkdir -p "$stub/torch" "$stub/safetensors" "$stub/torchvision/models"
+: >"$stub/torch/__init__.py"; : >"$stub/safetensors/__init__.py"; : >"$stub/torchvision/__init__.py"; : >"$stub/torchvision/models/__init__.py"
+echo 'def save_file(*a, **k): raise SystemExit("save_file must not be reached")' >"$stub/safetensors/torch.py"
+cat >"$stub/torchvision/models/video.py" <<'PY'
+import urllib.error
+class R2Plus1D_18_Weights:
+    class KINETICS400_V1:
+        url = "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"
+        meta = {"categories": []}
+def r2plus1d_18(weights=None):
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+PY
+expect "convert_torchvision.py --kinetics400 offline says how to get the file, no traceback" "cannot download" "Offline?" \
+    "r2plus1d_18-91a641e6.pth" -- env PYTHONPATH="$stub" python3 tools/convert_torchvision.py --kinetics400 --out "$work/k.safetensors"
+grep -q Traceback "$work/e.log" && fail "convert_torchvision.py offline prints no traceback" "$work/e.log"
+# A small image build: too few clips per class for a val split says so.
+for c in A B; do mkdir -p "$work/images/$c"; for i in 1 2 3; do
+    ffmpeg -loglevel error -y -i "$work/classes/$(ls "$work/classes" | head -1)/$(ls "$work/classes/$(ls "$work/classes" | head -1)" | head -1)" \
+        -vf "select=eq(n\,$i)" -frames:v 1 "$work/images/$c/$i.png"; done; done
+"$S" build images --root "$work/images" --out "$work/img-shards" --size 16 >"$work/img.log" 2>&1
+if grep -q "warning: no val split: with --val-fraction 0.15 a class needs at least 4 clips" "$work/img.log"; then
+    pass "a build too small for a val split warns and says what it costs and how to fix it"
+else fail "a build too small for a val split warns" "$work/img.log"; fi
+
+echo "${TEST_LABEL:-user-path}: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
