@@ -10,7 +10,7 @@ BIN := .build/release
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: deps build test unit-test mpi-test user-path-test demo bench clean
+.PHONY: deps build install test unit-test mpi-test user-path-test demo bench clean
 
 # Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing).
 deps:
@@ -24,6 +24,13 @@ deps:
 
 build: deps
 	$(SWIFT_BUILD)
+
+# Puts the three commands on the PATH (PREFIX=/usr/local by default; DESTDIR for packaging). They link Swift's
+# runtime from the toolchain they were built with, which must stay installed.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN)/asl-dist-train $(BIN)/asl-shards $(BIN)/asl-predict $(DESTDIR)$(PREFIX)/bin/
 
 unit-test: build
 	swift test -c release

@@ -53,3 +53,17 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(try ConfigFile.expand(args), args, "the job's --config is the job's to read")
     }
 }
+
+final class ConfigFileTypoTests: XCTestCase {
+    func testAnUnknownKeyOfTheFileIsNamedWithTheClosestOption() throws {
+        let path = NSTemporaryDirectory() + "typo-\(UUID().uuidString).yaml"
+        try "epoch: 3\nlr: 0.1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = try XCTUnwrap(ConfigFile.explain(parseError: "Unknown option '--epoch'", configPath: path,
+                                                     known: ["--epochs", "--lr", "--steps"]))
+        XCTAssertTrue(error.description.contains(path) && error.description.contains("key 'epoch'")
+                      && error.description.contains("did you mean 'epochs'?"), error.description)
+        XCTAssertNil(ConfigFile.explain(parseError: "Unknown option '--epohcs'", configPath: path, known: ["--epochs"]),
+                     "a typo typed on the command line is not the file's")
+        XCTAssertEqual(ConfigFile.path(in: ["train", "--config=\(path)", "--seed", "1"]), path)
+    }
+}

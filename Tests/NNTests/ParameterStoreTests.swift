@@ -24,3 +24,17 @@ final class ParameterStoreTests: XCTestCase {
         XCTAssertEqual(store.handle(named: "bn1.weight"), b)
     }
 }
+
+final class WidthHintTests: XCTestCase {
+    func testLoadingANarrowerModelSaysItIsNarrowerAndNamesWidth() throws {
+        let dir = NSTemporaryDirectory() + "width-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let narrow = try Architecture.c3d.makeModel(classes: 3, width: 4, temporalStride: 2)
+        try narrow.store.save(to: dir + "/w4.safetensors")
+        let wide = try Architecture.c3d.makeModel(classes: 3, width: 8, temporalStride: 2)
+        XCTAssertThrowsError(try wide.store.load(from: dir + "/w4.safetensors")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("2× narrower") && text.contains("--width"), text)
+        }
+    }
+}

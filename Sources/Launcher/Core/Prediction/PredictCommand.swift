@@ -75,6 +75,10 @@ public struct PredictCommand: ParsableCommand {
         guard topK > 0, clips > 0, (frameStride ?? 1) > 0, (size ?? 1) > 0, (stride ?? 1) > 0, (margin ?? 0) >= 0 else {
             throw ValidationError("--top-k, --clips, --frame-stride, --size and --stride must be positive, --margin at least 0")
         }
+        if handCrop == .bbox {
+            throw ValidationError("--hand-crop bbox takes the source's own box (WLASL's bbox), which a raw video does not have; "
+                                  + "use 'motion', 'none' or 'boxes:FILE'")
+        }
         for (flag, value) in [("--mean", mean), ("--std", std)] {
             if let value, (try? floats(value))?.count != 3 { throw ValidationError("\(flag) takes three comma-separated numbers") }
         }
