@@ -15,14 +15,18 @@ public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertib
     public var stride: Int
     /// Stored frames per second (source fps / stride); 0 when unknown (images).
     public var fps: Double
+    /// For `bbox` crops, the WLASL JSON whose boxes were used (absolute path), so that a raw video it lists can be
+    /// cropped as its shard was; nil otherwise.
+    public var boxSource: String?
 
-    public init(size: Int, handCrop: String, margin: Double, stride: Int, fps: Double) {
+    public init(size: Int, handCrop: String, margin: Double, stride: Int, fps: Double, boxSource: String? = nil) {
         self.size = size; self.handCrop = handCrop; self.margin = margin; self.stride = stride; self.fps = fps
+        self.boxSource = boxSource
     }
 
     enum CodingKeys: String, CodingKey {
         case size, margin, stride, fps
-        case handCrop = "hand_crop"
+        case handCrop = "hand_crop", boxSource = "box_source"
     }
 
     /// The record as one JSON object (keys sorted), as stored in a weights file's metadata under `preprocessing`.
@@ -36,11 +40,6 @@ public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertib
     public init?(json: String) {
         guard let p = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8)) else { return nil }
         self = p
-    }
-
-    /// The options that repeat this build on one clip (a `boxes:FILE` rule loads nothing here: see `ClipOptions`).
-    public func clipOptions(handCrop mode: HandCropMode, boxes: [String: [Double]] = [:]) -> ClipOptions {
-        ClipOptions(size: size, stride: stride, handCrop: mode, margin: margin, boxes: boxes)
     }
 
     public var description: String {

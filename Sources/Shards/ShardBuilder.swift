@@ -18,6 +18,8 @@ public struct ShardBuildOptions: Sendable {
     public var source: String
     /// Recorded in the manifest's `build_options`.
     public var recordedOptions: [String: String]
+    /// Where `bbox` crops' boxes came from (the WLASL JSON), recorded with the preprocessing.
+    public var boxSource: String?
 
     public init(out: String, clip: ClipOptions, shards: Int = 1, workers: Int = 1, compression: Int = 0,
                 source: String, recordedOptions: [String: String] = [:]) {
@@ -82,7 +84,7 @@ public enum ShardBuilder {
                         directory: tmp, split: split.rawValue, shardCount: max(1, min(options.shards, inputsPerSplit[split]!)),
                         classes: plan.classes, height: options.clip.size, width: options.clip.size, source: options.source,
                         frameStride: options.clip.stride, fps: fps, handCrop: options.clip.handCrop.description,
-                        margin: options.clip.margin, compression: options.compression)
+                        margin: options.clip.margin, boxSource: options.boxSource, compression: options.compression)
                 }
                 try writers[split]!.append(clip)
             case .failure(let error):
@@ -97,7 +99,8 @@ public enum ShardBuilder {
                                    hint: "the first reason: \(skipped.first?.reason ?? "none")")
         }
         let preprocessing = Preprocessing(size: options.clip.size, handCrop: options.clip.handCrop.description,
-                                          margin: options.clip.margin, stride: options.clip.stride, fps: fps)
+                                          margin: options.clip.margin, stride: options.clip.stride, fps: fps,
+                                          boxSource: options.boxSource)
         let manifest = Manifest(classes: plan.classes, splits: splits, buildOptions: options.recordedOptions,
                                 skipped: skipped, preprocessing: preprocessing)
         try manifest.write(toDirectory: tmp)

@@ -118,7 +118,8 @@ public final class ShardFile {
             frameStride: Int(try H5Attr.readInt(file, A.frameStride, path: path)),
             fps: try H5Attr.readDouble(file, A.fps, path: path),
             handCrop: try H5Attr.exists(file, A.handCrop, path: path) ? try H5Attr.readString(file, A.handCrop, path: path) : nil,
-            margin: try H5Attr.exists(file, A.margin, path: path) ? try H5Attr.readDouble(file, A.margin, path: path) : nil)
+            margin: try H5Attr.exists(file, A.margin, path: path) ? try H5Attr.readDouble(file, A.margin, path: path) : nil,
+            boxSource: try H5Attr.exists(file, A.boxSource, path: path) ? try H5Attr.readString(file, A.boxSource, path: path) : nil)
         for name in D.all where !(try H5Data.exists(file, name, path: path)) {
             throw ShardError(.missing, path: path, object: name, "dataset '\(name)' is missing")
         }

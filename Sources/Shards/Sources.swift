@@ -141,6 +141,22 @@ public enum DataSources {
         return plan
     }
 
+    /// The boxes of a WLASL JSON, `video_id → [x0, y0, x1, y1]`, for instances that have one: what `bbox` crops used.
+    /// - Throws: `ShardSourceError` for an unreadable or malformed file.
+    public static func wlaslBoxes(json: String) throws -> [String: [Double]] {
+        guard let data = FileManager.default.contents(atPath: json) else {
+            throw ShardSourceError(path: json, reason: "cannot read the WLASL JSON", hint: "check the path")
+        }
+        do {
+            let entries = try JSONDecoder().decode([WLASLEntry].self, from: data)
+            var boxes: [String: [Double]] = [:]
+            for e in entries { for i in e.instances { if let b = i.bbox, b.count == 4 { boxes[i.video_id] = b } } }
+            return boxes
+        } catch {
+            throw ShardSourceError(path: json, reason: "not a WLASL JSON: \(describe(error))", hint: "expected [{\"gloss\", \"instances\"}]")
+        }
+    }
+
     /// A folder of class folders of videos: `root/<class>/<video>`. Classes in sorted order; no splits, no signers.
     public static func videos(root: String) throws -> SourcePlan {
         try classFolders(root: root, kind: "videos") { classDir, name in

@@ -38,12 +38,13 @@ PY
 
 # 1. Train/serve parity for each hand-crop rule: shards built at 32x32 keeping every 2nd frame, one training step,
 #    then asl-predict on the shards and on the raw videos with default flags (the checkpoint directory as --weights).
+#    For bbox, the weights name the WLASL JSON the boxes came from, and asl-predict reads a raw video's box there.
 for rule in none motion "boxes:$work/boxes.json" bbox; do
     name=${rule%%:*}; d="$work/rule-$name"
     if [ "$rule" = bbox ]; then
         "$S" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" --out "$d/shards" \
             --size 32 --stride 2 --hand-crop bbox --shards 1 >"$d.build.log" 2>&1
-        raw="$work/synth/videos"; extra=(--hand-crop "boxes:$work/boxes.json")
+        raw="$work/synth/videos"; extra=()
     else
         "$S" build videos --root "$work/classes" --out "$d/shards" --size 32 --stride 2 --hand-crop "$rule" \
             --shards 1 >"$d.build.log" 2>&1
@@ -53,14 +54,29 @@ for rule in none motion "boxes:$work/boxes.json" bbox; do
     "$P" --weights "$d/run/checkpoints/last" --input "$d/shards" --split test --logits-out "$d/shards.csv" >"$d.p1.log" 2>&1 &&
     "$P" --weights "$d/run/checkpoints/last" --input "$raw" "${extra[@]}" --logits-out "$d/raw.csv" >"$d.p2.log" 2>&1 &&
     same_logits "$d/shards.csv" "$d/raw.csv" >"$d.cmp" 2>&1
-    if [ $? -eq 0 ]; then pass "--hand-crop $name: raw videos through asl-predict${extra:+ ${extra[*]}} give their shards' logits ($(cat "$d.cmp"))"
+    if [ $? -eq 0 ]; then pass "--hand-crop $name: raw videos through asl-predict with default flags give their shards' logits ($(cat "$d.cmp"))"
     else fail "--hand-crop $name: raw videos give their shards' logits" "$d.build.log" "$d.train.log" "$d.p1.log" "$d.p2.log" "$d.cmp"; fi
 done
+# A video at twice the frame rate (each frame shown twice, re-encoded losslessly) is read at twice the stride: its
+# frames, and so its logits, are those of the original's shard.
+clip=$(sed -n 2p "$work/rule-none/shards.csv" | cut -d, -f1)
+mkdir -p "$work/fps50"
+ffmpeg -loglevel error -y -i "$work/classes/$clip" -vf fps=50 -c:v libx264 -qp 0 -pix_fmt yuv420p "$work/fps50/$(basename "$clip")" &&
+"$P" --weights "$work/rule-none/run/checkpoints/last" --input "$work/fps50" --logits-out "$work/fps50.csv" >"$work/fps50.log" 2>&1 &&
+same_logits "$work/fps50.csv" "$work/rule-none/shards.csv" >"$work/fps50.cmp" 2>&1
+if [ $? -eq 0 ] && grep -q "runs at 50 fps and the training frames at 12.5: keeping every 4th frame" "$work/fps50.log"; then
+    pass "a 50 fps video for 25 fps training videos at stride 2 is read at stride 4 and gets its shard's logits ($(cat "$work/fps50.cmp"))"
+else fail "a video at another frame rate is read at the matching stride" "$work/fps50.log" "$work/fps50.cmp"; fi
 if grep -q "no val split\|warning" "$work/rule-none.build.log"; then fail "a build with val clips warns of nothing" "$work/rule-none.build.log"; fi
+if grep -q "note: cropping around the boxes of $work/synth/WLASL_synth.json" "$work/rule-bbox.p2.log"; then
+    pass "bbox-trained weights read a raw video's box from the WLASL JSON the shards were built from, and say so"
+else fail "bbox-trained weights say where a raw video's box comes from" "$work/rule-bbox.p2.log"; fi
+mv "$work/synth/WLASL_synth.json" "$work/WLASL.away"
 "$P" --weights "$work/rule-bbox/run/checkpoints/last" --input "$work/synth/videos" >"$work/bbox-default.log" 2>&1
-if grep -q "note: the training shards were cropped around the source's own boxes (bbox)" "$work/bbox-default.log"; then
-    pass "bbox-trained weights on a raw video: the crop falls back to motion and says how to give the box"
-else fail "bbox-trained weights on a raw video say what crop they use" "$work/bbox-default.log"; fi
+mv "$work/WLASL.away" "$work/synth/WLASL_synth.json"
+if grep -q "note: the training shards were cropped around the source's own boxes (bbox) from .*, which is not here" "$work/bbox-default.log"; then
+    pass "bbox-trained weights without their JSON: the crop falls back to motion and says how to give the box"
+else fail "bbox-trained weights without their JSON say what crop they use" "$work/bbox-default.log"; fi
 "$P" --weights "$work/rule-none/run/checkpoints/last" --input "$work/classes" --size 48 >"$work/override.log" 2>&1
 if grep -q "note: --size 48 departs from the training shards' 32" "$work/override.log" &&
     grep -q "labelled inputs: top-1" "$work/override.log"; then

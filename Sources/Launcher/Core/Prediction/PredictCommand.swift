@@ -154,9 +154,17 @@ public struct PredictCommand: ParsableCommand {
             mode = (try? HandCropMode(parsing: built.handCrop)) ?? .motion
             switch mode {
             case .bbox:
-                mode = .motion
-                notes.append("the training shards were cropped around the source's own boxes (bbox); a raw video has none, "
-                             + "so it is cropped around what moves (give --hand-crop boxes:FILE with its box to repeat the build)")
+                if let json = built.boxSource, FileManager.default.fileExists(atPath: json) {
+                    // The build's own boxes: a video that JSON lists is cropped exactly as its shard was.
+                    mode = .boxes(path: json)
+                    notes.append("cropping around the boxes of \(json), as the training shards were (a video it does not "
+                                 + "list gets the centre square, as in the build)")
+                } else {
+                    mode = .motion
+                    notes.append("the training shards were cropped around the source's own boxes (bbox)"
+                                 + (built.boxSource.map { " from \($0), which is not here" } ?? "") + "; a raw video has none, "
+                                 + "so it is cropped around what moves (give --hand-crop boxes:FILE with its box to repeat the build)")
+                }
             case .boxes(let path) where !FileManager.default.fileExists(atPath: path):
                 mode = .motion
                 notes.append("the training shards' boxes file \(path) is not here, so videos are cropped around what moves "
@@ -170,7 +178,10 @@ public struct PredictCommand: ParsableCommand {
         }
         var boxes: [String: [Double]] = [:]
         if case .boxes(let path) = mode {
-            do { boxes = try ClipOptions.loadBoxes(path: path) } catch let e as ShardSourceError {
+            do {
+                let isWLASL = handCrop == nil && path == built?.boxSource
+                boxes = isWLASL ? try DataSources.wlaslBoxes(json: path) : try ClipOptions.loadBoxes(path: path)
+            } catch let e as ShardSourceError {
                 throw PredictError(path: e.path, e.reason, hint: e.hint)
             }
         }

@@ -71,9 +71,12 @@ struct BuildCommonOptions: ParsableArguments {
             "margin": "\(margin)", "compression": "\(compression)", "val_fraction": "\(valFraction)",
             "test_fraction": "\(testFraction)", "seed": "\(seed)", "split_by_signer": "\(splitBySigner)",
         ]) { a, _ in a }
-        let options = ShardBuildOptions(
+        var options = ShardBuildOptions(
             out: out, clip: ClipOptions(size: size, stride: stride, handCrop: handCrop, margin: margin, boxes: boxes),
             shards: shards, workers: workers, compression: compression, source: source, recordedOptions: recorded)
+        if handCrop == .bbox, let json = record["json"] {
+            options.boxSource = URL(fileURLWithPath: json).standardizedFileURL.path
+        }
         print("\(source): \(planned.classes.count) classes, \(planned.inputs.count) clips to decode"
               + (plan.skipped.isEmpty ? "" : ", \(plan.skipped.count) inputs missing") + ", \(workers) worker(s)")
         fflush(stdout)  // before the bar, which writes to standard error
