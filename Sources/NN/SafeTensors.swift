@@ -85,6 +85,11 @@ public final class SafeTensorsFile {
     /// with shape × dtype size.
     public init(path: String) throws {
         self.path = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw WeightsError(.unreadable, path: path, detail: "is a directory, not a safetensors file",
+                               hint: "pass the model.safetensors inside it (a checkpoint directory holds one)")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)

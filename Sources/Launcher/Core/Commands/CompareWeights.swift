@@ -9,15 +9,16 @@ public struct CompareWeights: ParsableCommand {
         commandName: "compare-weights",
         abstract: "Print the max absolute difference per tensor of two safetensors files; fail above a tolerance.")
 
-    @Argument(help: "First weights file.") var first: String
-    @Argument(help: "Second weights file.") var second: String
+    @Argument(help: "First weights file (or checkpoint directory).") var first: String
+    @Argument(help: "Second weights file (or checkpoint directory).") var second: String
     @Option(help: "Fail when any tensor differs by more than this (absolute).") var tolerance: Double = 1e-5
     @Flag(help: "Print every tensor, not only the worst ones.") var all = false
 
     public init() {}
 
     public func run() throws {
-        let a = try SafeTensorsFile(path: first), b = try SafeTensorsFile(path: second)
+        let a = try SafeTensorsFile(path: try Predictor.weightsFile(at: first))
+        let b = try SafeTensorsFile(path: try Predictor.weightsFile(at: second))
         let onlyA = Set(a.names).subtracting(b.names).sorted(), onlyB = Set(b.names).subtracting(a.names).sorted()
         guard onlyA.isEmpty && onlyB.isEmpty else {
             // Not a usage error: both files were read; they hold different models (or one is incomplete).
