@@ -42,7 +42,7 @@ public struct PredictCommand: ParsableCommand {
     public var frameStride: Int?
     @Option(help: "Shard split to classify in a shard directory (default: every split).")
     public var split: String?
-    @Option(name: .customLong("hand-crop"), help: "Square crop box of a video, as asl-shards build --hand-crop (default: the build's rule; bbox, which a raw video lacks, becomes motion).")
+    @Option(name: .customLong("hand-crop"), help: "Square crop box of a video, as asl-shards build --hand-crop (default: the build's rule; a bbox build's boxes come from its WLASL JSON while it is there, else motion).")
     public var handCrop: HandCropMode?
     @Option(help: "Margin around the crop box, as asl-shards build --margin (default: the build's, else 0.1).")
     public var margin: Double?
