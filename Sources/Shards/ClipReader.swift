@@ -1,5 +1,6 @@
 // Shards: turning one planned input (a video, or a sequence of image files) into a hand-centric DecodedClip —
 // decode, choose the clip's square, crop and area-resize every kept frame as it is decoded.
+import CFFmpeg
 import Foundation
 
 /// The split a clip belongs to.
@@ -43,6 +44,22 @@ public struct ClipInput: Sendable, Equatable {
     }
 }
 
+/// How each kept video frame becomes the clip's `size × size` RGB crop.
+public enum FrameConversion: String, Sendable, CaseIterable {
+    /// swscale crops the square from the decoded planes, area-scales and converts only it (`FrameCropScaler`), within
+    /// `FrameConversion.tolerance` of `.reference`; frames in other pixel formats (RGB, 10-bit, packed YUYV), and
+    /// squares that stick out of the frame, take the reference path.
+    case fused
+    /// The plain reference: the whole frame to RGB24, then OpenCV's INTER_AREA crop-resize.
+    case reference
+
+    /// |fused − reference| per channel value, mean and max, on camera-like content and on saturated synthetic
+    /// patterns (measured in `FrameCropScaler.tolerance`).
+    public static var tolerance: (camera: (mean: Double, max: Int), saturatedPatterns: (mean: Double, max: Int)) {
+        FrameCropScaler.tolerance
+    }
+}
+
 /// How every clip is cropped and sampled.
 public struct ClipOptions: Sendable {
     /// Output frames are `size × size`.
@@ -54,11 +71,13 @@ public struct ClipOptions: Sendable {
     public var margin: Double
     /// Boxes loaded from `--hand-crop boxes:FILE`, keyed by clip id.
     public var boxes: [String: [Double]]
+    public var conversion: FrameConversion
 
     public init(size: Int = 128, stride: Int = 1, handCrop: HandCropMode = .bbox, margin: Double = 0.1,
-                boxes: [String: [Double]] = [:]) {
+                boxes: [String: [Double]] = [:], conversion: FrameConversion = .fused) {
         precondition(size > 0 && stride > 0, "size and stride must be positive")
         self.size = size; self.stride = stride; self.handCrop = handCrop; self.margin = margin; self.boxes = boxes
+        self.conversion = conversion
     }
 
     /// Loads the options' boxes for `.boxes(path:)`; throws a `ShardSourceError` for an unreadable or malformed file.
@@ -122,21 +141,34 @@ public enum ClipReader {
         switch input.media {
         case .video(let path, let start, let end):
             let selection = FrameSelection(start: max(1, start), end: end, stride: options.stride)
+            let converter = RGBConverter(path: path)
+            let fused = options.conversion == .fused ? FrameCropScaler(path: path) : nil
+            func appendFrame(_ frame: UnsafePointer<AVFrame>, _ crop: SquareCrop) throws {
+                guard let fused, fused.accepts(frame, crop: crop) else {
+                    return try append(converter.convert(frame), Int(frame.pointee.width), Int(frame.pointee.height), crop)
+                }
+                frames.append(contentsOf: repeatElement(0, count: s * s * 3))
+                try frames.withUnsafeMutableBufferPointer { all in
+                    try fused.cropScale(frame, crop: crop, size: s, into: UnsafeMutableBufferPointer(rebasing: all[(count * s * s * 3)...]))
+                }
+                count += 1
+            }
             if options.handCrop == .motion {
                 var motion: MotionAccumulator?
-                try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
+                try VideoDecoder.decodeFrames(path: path, selection: selection) { frame, _ in
+                    let w = Int(frame.pointee.width), h = Int(frame.pointee.height)
                     if motion == nil { motion = MotionAccumulator(width: w, height: h) }
                     guard motion!.width == w, motion!.height == h else {
                         throw VideoError(path: path, operation: "decode", code: 0, message: "frame size changes mid-stream",
                                          hint: "re-encode the video at one size")
                     }
-                    try motion!.add(rgb)
+                    try motion!.add(converter.convert(frame))
                 }
                 if let m = motion { crop = try motionCrop(m) }
             }
-            fps = try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
-                if crop == nil { crop = fixedCrop(width: w, height: h) }
-                try append(rgb, w, h, crop!)
+            fps = try VideoDecoder.decodeFrames(path: path, selection: selection) { frame, _ in
+                if crop == nil { crop = fixedCrop(width: Int(frame.pointee.width), height: Int(frame.pointee.height)) }
+                try appendFrame(frame, crop!)
             }.fps
         case .images(let paths):
             let kept = Swift.stride(from: 0, to: paths.count, by: options.stride).map { paths[$0] }
@@ -163,3 +195,4 @@ public enum ClipReader {
                            clipID: input.clipID, signer: input.signer, box: crop.box, sourceFPS: fps)
     }
 }
+
