@@ -72,12 +72,21 @@ public struct ClipOptions: Sendable {
     /// Boxes loaded from `--hand-crop boxes:FILE`, keyed by clip id.
     public var boxes: [String: [Double]]
     public var conversion: FrameConversion
+    /// Bytes of decoded frames one clip may hold in `.motion` mode so that its video is decoded once; a clip above
+    /// it is decoded a second time instead. Each worker reads one clip at a time, so the build holds at most
+    /// `workers ×` this.
+    public var motionMemory: Int
+
+    /// 512 MiB: 370 frames of 1280×720 or 160 of 1920×1080 in 4:2:0, more than a sign clip of a few seconds has,
+    /// and a quarter of the 2 GiB per core that build machines usually have.
+    public static let defaultMotionMemory = 512 << 20
 
     public init(size: Int = 128, stride: Int = 1, handCrop: HandCropMode = .bbox, margin: Double = 0.1,
-                boxes: [String: [Double]] = [:], conversion: FrameConversion = .fused) {
-        precondition(size > 0 && stride > 0, "size and stride must be positive")
+                boxes: [String: [Double]] = [:], conversion: FrameConversion = .fused,
+                motionMemory: Int = ClipOptions.defaultMotionMemory) {
+        precondition(size > 0 && stride > 0 && motionMemory >= 0, "size and stride must be positive, motionMemory at least 0")
         self.size = size; self.stride = stride; self.handCrop = handCrop; self.margin = margin; self.boxes = boxes
-        self.conversion = conversion
+        self.conversion = conversion; self.motionMemory = motionMemory
     }
 
     /// Loads the options' boxes for `.boxes(path:)`; throws a `ShardSourceError` for an unreadable or malformed file.
@@ -100,10 +109,12 @@ public struct ClipOptions: Sendable {
 public enum ClipReader {
     /// Decodes `input` into a clip `[F, size, size, 3]` cropped around one square for the whole clip.
     ///
-    /// Memory stays at one source frame plus the output clip: with `.motion` a video is decoded twice (first pass
-    /// accumulates motion, second crops) rather than holding its full-size frames.
+    /// Memory stays at one source frame plus the output clip, except with `.motion`: its square needs every frame
+    /// first, so the decoded frames are held (up to `options.motionMemory` bytes) and cropped once the square is
+    /// known; a longer video is decoded a second time instead. Either way the clip is the same.
+    /// - Parameter decoderThreads: FFmpeg threads for this one video (the output does not depend on it).
     /// - Throws: `VideoError`, `ImageError`, or `ShardSourceError` when no frame is selected.
-    public static func read(_ input: ClipInput, options: ClipOptions) throws -> DecodedClip {
+    public static func read(_ input: ClipInput, options: ClipOptions, decoderThreads: Int = 1) throws -> DecodedClip {
         let s = options.size
         var frames: [UInt8] = []
         var crop: SquareCrop?
@@ -155,7 +166,8 @@ public enum ClipReader {
             }
             if options.handCrop == .motion {
                 var motion: MotionAccumulator?
-                try VideoDecoder.decodeFrames(path: path, selection: selection) { frame, _ in
+                let held = HeldFrames(budget: options.motionMemory)
+                fps = try VideoDecoder.decodeFrames(path: path, selection: selection, threads: decoderThreads) { frame, _ in
                     let w = Int(frame.pointee.width), h = Int(frame.pointee.height)
                     if motion == nil { motion = MotionAccumulator(width: w, height: h) }
                     guard motion!.width == w, motion!.height == h else {
@@ -163,10 +175,15 @@ public enum ClipReader {
                                          hint: "re-encode the video at one size")
                     }
                     try motion!.add(converter.convert(frame))
-                }
+                    held.keep(frame)
+                }.fps
                 if let m = motion { crop = try motionCrop(m) }
+                if let crop, held.isComplete {
+                    for frame in held.frames { try appendFrame(frame, crop) }
+                    break
+                }
             }
-            fps = try VideoDecoder.decodeFrames(path: path, selection: selection) { frame, _ in
+            fps = try VideoDecoder.decodeFrames(path: path, selection: selection, threads: decoderThreads) { frame, _ in
                 if crop == nil { crop = fixedCrop(width: Int(frame.pointee.width), height: Int(frame.pointee.height)) }
                 try appendFrame(frame, crop!)
             }.fps
@@ -196,3 +213,37 @@ public enum ClipReader {
     }
 }
 
+/// References to a clip's decoded frames, kept while their buffers fit `budget` bytes; past it they are all let go
+/// and `isComplete` is false for good.
+final class HeldFrames {
+    let budget: Int
+    private(set) var frames: [UnsafeMutablePointer<AVFrame>] = []
+    private(set) var bytes = 0
+    private(set) var isComplete = true
+
+    init(budget: Int) { self.budget = budget }
+
+    deinit { release() }
+
+    /// Takes a new reference to `frame`'s buffers (no copy), unless that would pass the budget.
+    func keep(_ frame: UnsafePointer<AVFrame>) {
+        guard isComplete else { return }
+        // The frame's reference-counted buffers: planes plus the decoder's padding, what holding it really costs.
+        let size = withUnsafeBytes(of: frame.pointee.buf) { raw in
+            raw.bindMemory(to: UnsafeMutablePointer<AVBufferRef>?.self).reduce(0) { $0 + ($1.map { Int($0.pointee.size) } ?? 0) }
+        }
+        guard bytes + size <= budget, let copy = av_frame_clone(frame) else {
+            release()
+            isComplete = false
+            return
+        }
+        frames.append(copy)
+        bytes += size
+    }
+
+    private func release() {
+        for frame in frames { var f: UnsafeMutablePointer<AVFrame>? = frame; av_frame_free(&f) }
+        frames = []
+        bytes = 0
+    }
+}

@@ -85,6 +85,42 @@ final class FrameConversionTests: XCTestCase {
         }
     }
 
+    func testDecoderThreadsChangeNoPixel() throws {
+        let dir = try ShardFixture.directory(self)
+        let path = dir + "/natural.mp4"
+        try Self.naturalVideo(at: path, frames: 12)
+        let input = ClipInput(media: .video(path: path, frameStart: 2, frameEnd: 11), label: 0, clipID: "c", bbox: [21, 11, 118, 108])
+        let one = try ClipReader.read(input, options: ClipOptions(size: 24, margin: 0), decoderThreads: 1)
+        for threads in [2, 3] {
+            let more = try ClipReader.read(input, options: ClipOptions(size: 24, margin: 0), decoderThreads: threads)
+            XCTAssertEqual(more.frameCount, 10)
+            XCTAssertEqual(one.frames, more.frames, "\(threads) decoder threads: max difference \(Self.difference(one.frames, more.frames).max)")
+        }
+        // The cores the workers leave free go to the decoders; never fewer than one thread.
+        XCTAssertEqual(ClipPipeline.decoderThreads(workers: 2, cores: 2), 1)
+        XCTAssertEqual(ClipPipeline.decoderThreads(workers: 1, cores: 2), 2)
+        XCTAssertEqual(ClipPipeline.decoderThreads(workers: 3, cores: 16), 5)
+        XCTAssertEqual(ClipPipeline.decoderThreads(workers: 32, cores: 16), 1)
+    }
+
+    func testMotionClipIsTheSameWhetherItsFramesAreHeldOrDecodedTwice() throws {
+        let dir = try ShardFixture.directory(self)
+        let path = dir + "/natural.mp4"
+        try Self.naturalVideo(at: path, frames: 10)
+        let input = ClipInput(media: .video(path: path, frameStart: 1, frameEnd: -1), label: 0, clipID: "c")
+        for conversion in FrameConversion.allCases {
+            let held = try ClipReader.read(input, options: ClipOptions(size: 24, handCrop: .motion, conversion: conversion))
+            // Room for 3 of the 10 frames: the frames are let go and the video decoded again.
+            let frameBytes = 160 * 120 * 3 / 2
+            let twice = try ClipReader.read(input, options: ClipOptions(size: 24, handCrop: .motion, conversion: conversion,
+                                                                       motionMemory: 3 * frameBytes + 4096))
+            XCTAssertTrue(held.box == twice.box, "\(conversion): \(held.box) vs \(twice.box)")
+            XCTAssertNotEqual(held.box.2 - held.box.0, 120, "the disk's motion, not the centre square")
+            XCTAssertEqual(held.frameCount, 10)
+            XCTAssertEqual(held.frames, twice.frames, "\(conversion): max difference \(Self.difference(held.frames, twice.frames).max)")
+        }
+    }
+
     func testASquareStickingOutOfTheFrameTakesTheReferencePathExactly() throws {
         let dir = try ShardFixture.directory(self)
         let path = dir + "/natural.mp4"
