@@ -7,8 +7,9 @@
 //  1. crop + SWS_AREA to YUV 4:4:4 at `size × size`: per plane this is OpenCV's INTER_AREA to within one level.
 //  2. YUV → RGB24 with the reference's own converter. swscale picks its RGB writer from the input's chroma layout:
 //     4:4:4 input forces the full-chroma writer, whose rounding sits 0.6–1.6 levels above the one the reference
-//     uses for 4:2:0. So the 4:4:4 result is fed as 4:2:2 twice as wide, each luma sample doubled, which selects
-//     the reference's writer, and every other output pixel is kept.
+//     uses for 4:2:0 and 4:2:2. So for those sources the 4:4:4 result is fed as 4:2:2 twice as wide, each luma
+//     sample doubled, which selects the reference's writer, and every other output pixel is kept; sources without
+//     horizontal subsampling (4:4:4, 4:4:0) were converted by the full-chroma writer and are fed as they are.
 // Converting after averaging (instead of before) is the one difference left: rounding, and clipping where
 // saturated colours meet (see `tolerance`).
 import CFFmpeg
