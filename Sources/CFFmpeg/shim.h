@@ -11,6 +11,7 @@
 #include <libavutil/avutil.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 
 // "Try again": the decoder needs more input, or the encoder needs more frames.
 static inline int cffmpeg_error_eagain(void) { return AVERROR(EAGAIN); }

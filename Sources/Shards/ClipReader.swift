@@ -1,5 +1,6 @@
 // Shards: turning one planned input (a video, or a sequence of image files) into a hand-centric DecodedClip —
 // decode, choose the clip's square, crop and area-resize every kept frame as it is decoded.
+import CFFmpeg
 import Foundation
 
 /// The split a clip belongs to.
@@ -52,6 +53,22 @@ public struct ClipInput: Sendable, Equatable {
     }
 }
 
+/// How each kept video frame becomes the clip's `size × size` RGB crop.
+public enum FrameConversion: String, Sendable, CaseIterable {
+    /// swscale crops the square from the decoded planes, area-scales and converts only it (`FrameCropScaler`), within
+    /// `FrameConversion.tolerance` of `.reference`; frames in other pixel formats (RGB, 10-bit, packed YUYV), and
+    /// squares that stick out of the frame, take the reference path.
+    case fused
+    /// The plain reference: the whole frame to RGB24, then OpenCV's INTER_AREA crop-resize.
+    case reference
+
+    /// |fused − reference| per channel value, mean and max, on camera-like content and on saturated synthetic
+    /// patterns (measured in `FrameCropScaler.tolerance`).
+    public static var tolerance: (camera: (mean: Double, max: Int), saturatedPatterns: (mean: Double, max: Int)) {
+        FrameCropScaler.tolerance
+    }
+}
+
 /// How every clip is cropped and sampled.
 public struct ClipOptions: Sendable {
     /// Output frames are `size × size`.
@@ -63,11 +80,22 @@ public struct ClipOptions: Sendable {
     public var margin: Double
     /// Boxes loaded from `--hand-crop boxes:FILE`, keyed by clip id.
     public var boxes: [String: [Double]]
+    public var conversion: FrameConversion
+    /// Bytes of decoded frames one clip may hold in `.motion` mode so that its video is decoded once; a clip above
+    /// it is decoded a second time instead. Each worker reads one clip at a time, so the build holds at most
+    /// `workers ×` this.
+    public var motionMemory: Int
+
+    /// 512 MiB: 370 frames of 1280×720 or 160 of 1920×1080 in 4:2:0, more than a sign clip of a few seconds has,
+    /// and a quarter of the 2 GiB per core that build machines usually have.
+    public static let defaultMotionMemory = 512 << 20
 
     public init(size: Int = 128, stride: Int = 1, handCrop: HandCropMode = .bbox, margin: Double = 0.1,
-                boxes: [String: [Double]] = [:]) {
-        precondition(size > 0 && stride > 0, "size and stride must be positive")
+                boxes: [String: [Double]] = [:], conversion: FrameConversion = .fused,
+                motionMemory: Int = ClipOptions.defaultMotionMemory) {
+        precondition(size > 0 && stride > 0 && motionMemory >= 0, "size and stride must be positive, motionMemory at least 0")
         self.size = size; self.stride = stride; self.handCrop = handCrop; self.margin = margin; self.boxes = boxes
+        self.conversion = conversion; self.motionMemory = motionMemory
     }
 
     /// Loads the options' boxes for `.boxes(path:)`; throws a `ShardSourceError` for an unreadable or malformed file.
@@ -90,10 +118,12 @@ public struct ClipOptions: Sendable {
 public enum ClipReader {
     /// Decodes `input` into a clip `[F, size, size, 3]` cropped around one square for the whole clip.
     ///
-    /// Memory stays at one source frame plus the output clip: with `.motion` a video is decoded twice (first pass
-    /// accumulates motion, second crops) rather than holding its full-size frames.
+    /// Memory stays at one source frame plus the output clip, except with `.motion`: its square needs every frame
+    /// first, so the decoded frames are held (up to `options.motionMemory` bytes) and cropped once the square is
+    /// known; a longer video is decoded a second time instead. Either way the clip is the same.
+    /// - Parameter decoderThreads: FFmpeg threads for this one video (the output does not depend on it).
     /// - Throws: `VideoError`, `ImageError`, or `ShardSourceError` when no frame is selected.
-    public static func read(_ input: ClipInput, options: ClipOptions) throws -> DecodedClip {
+    public static func read(_ input: ClipInput, options: ClipOptions, decoderThreads: Int = 1) throws -> DecodedClip {
         let s = options.size
         var frames: [UInt8] = []
         var crop: SquareCrop?
@@ -131,21 +161,40 @@ public enum ClipReader {
         switch input.media {
         case .video(let path, let start, let end):
             let selection = FrameSelection(start: max(1, start), end: end, stride: options.stride)
+            let converter = RGBConverter(path: path)
+            let fused = options.conversion == .fused ? FrameCropScaler(path: path) : nil
+            func appendFrame(_ frame: UnsafePointer<AVFrame>, _ crop: SquareCrop) throws {
+                guard let fused, fused.accepts(frame, crop: crop) else {
+                    return try append(converter.convert(frame), Int(frame.pointee.width), Int(frame.pointee.height), crop)
+                }
+                frames.append(contentsOf: repeatElement(0, count: s * s * 3))
+                try frames.withUnsafeMutableBufferPointer { all in
+                    try fused.cropScale(frame, crop: crop, size: s, into: UnsafeMutableBufferPointer(rebasing: all[(count * s * s * 3)...]))
+                }
+                count += 1
+            }
             if options.handCrop == .motion {
                 var motion: MotionAccumulator?
-                try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
+                let held = HeldFrames(budget: options.motionMemory)
+                fps = try VideoDecoder.decodeFrames(path: path, selection: selection, threads: decoderThreads) { frame, _ in
+                    let w = Int(frame.pointee.width), h = Int(frame.pointee.height)
                     if motion == nil { motion = MotionAccumulator(width: w, height: h) }
                     guard motion!.width == w, motion!.height == h else {
                         throw VideoError(path: path, operation: "decode", code: 0, message: "frame size changes mid-stream",
                                          hint: "re-encode the video at one size")
                     }
-                    try motion!.add(rgb)
-                }
+                    try motion!.add(converter.convert(frame))
+                    held.keep(frame)
+                }.fps
                 if let m = motion { crop = try motionCrop(m) }
+                if let crop, held.isComplete {
+                    for frame in held.frames { try appendFrame(frame, crop) }
+                    break
+                }
             }
-            fps = try VideoDecoder.decode(path: path, selection: selection) { rgb, w, h, _ in
-                if crop == nil { crop = fixedCrop(width: w, height: h) }
-                try append(rgb, w, h, crop!)
+            fps = try VideoDecoder.decodeFrames(path: path, selection: selection, threads: decoderThreads) { frame, _ in
+                if crop == nil { crop = fixedCrop(width: Int(frame.pointee.width), height: Int(frame.pointee.height)) }
+                try appendFrame(frame, crop!)
             }.fps
         case .images(let paths):
             let kept = Swift.stride(from: 0, to: paths.count, by: options.stride).map { paths[$0] }
@@ -170,5 +219,40 @@ public enum ClipReader {
         }
         return DecodedClip(frames: frames, frameCount: count, height: s, width: s, label: input.label,
                            clipID: input.clipID, signer: input.signer, box: crop.box, sourceFPS: fps)
+    }
+}
+
+/// References to a clip's decoded frames, kept while their buffers fit `budget` bytes; past it they are all let go
+/// and `isComplete` is false for good.
+final class HeldFrames {
+    let budget: Int
+    private(set) var frames: [UnsafeMutablePointer<AVFrame>] = []
+    private(set) var bytes = 0
+    private(set) var isComplete = true
+
+    init(budget: Int) { self.budget = budget }
+
+    deinit { release() }
+
+    /// Takes a new reference to `frame`'s buffers (no copy), unless that would pass the budget.
+    func keep(_ frame: UnsafePointer<AVFrame>) {
+        guard isComplete else { return }
+        // The frame's reference-counted buffers: planes plus the decoder's padding, what holding it really costs.
+        let size = withUnsafeBytes(of: frame.pointee.buf) { raw in
+            raw.bindMemory(to: UnsafeMutablePointer<AVBufferRef>?.self).reduce(0) { $0 + ($1.map { Int($0.pointee.size) } ?? 0) }
+        }
+        guard bytes + size <= budget, let copy = av_frame_clone(frame) else {
+            release()
+            isComplete = false
+            return
+        }
+        frames.append(copy)
+        bytes += size
+    }
+
+    private func release() {
+        for frame in frames { var f: UnsafeMutablePointer<AVFrame>? = frame; av_frame_free(&f) }
+        frames = []
+        bytes = 0
     }
 }

@@ -18,16 +18,23 @@ public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertib
     /// For `bbox` crops, the WLASL JSON whose boxes were used (absolute path), so that a raw video it lists can be
     /// cropped as its shard was; nil otherwise.
     public var boxSource: String?
+    /// How video frames became RGB crops (`FrameConversion`'s raw value, `asl-shards build --conversion`); nil reads
+    /// as `fused`, the default.
+    public var conversion: String?
 
-    public init(size: Int, handCrop: String, margin: Double, stride: Int, fps: Double, boxSource: String? = nil) {
+    public init(size: Int, handCrop: String, margin: Double, stride: Int, fps: Double, boxSource: String? = nil,
+                conversion: String? = nil) {
         self.size = size; self.handCrop = handCrop; self.margin = margin; self.stride = stride; self.fps = fps
-        self.boxSource = boxSource
+        self.boxSource = boxSource; self.conversion = conversion
     }
 
     enum CodingKeys: String, CodingKey {
-        case size, margin, stride, fps
+        case size, margin, stride, fps, conversion
         case handCrop = "hand_crop", boxSource = "box_source"
     }
+
+    /// The recorded conversion (fused when unrecorded or unknown to this build).
+    public var frameConversion: FrameConversion { conversion.flatMap(FrameConversion.init(rawValue:)) ?? .fused }
 
     /// The record as one JSON object (keys sorted), as stored in a weights file's metadata under `preprocessing`.
     public var json: String {

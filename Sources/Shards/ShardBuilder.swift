@@ -84,7 +84,8 @@ public enum ShardBuilder {
                         directory: tmp, split: split.rawValue, shardCount: max(1, min(options.shards, inputsPerSplit[split]!)),
                         classes: plan.classes, height: options.clip.size, width: options.clip.size, source: options.source,
                         frameStride: options.clip.stride, fps: fps, handCrop: options.clip.handCrop.description,
-                        margin: options.clip.margin, boxSource: options.boxSource, compression: options.compression)
+                        margin: options.clip.margin, boxSource: options.boxSource,
+                        conversion: options.clip.conversion.rawValue, compression: options.compression)
                 }
                 try writers[split]!.append(clip)
             case .failure(let error):
@@ -100,7 +101,7 @@ public enum ShardBuilder {
         }
         let preprocessing = Preprocessing(size: options.clip.size, handCrop: options.clip.handCrop.description,
                                           margin: options.clip.margin, stride: options.clip.stride, fps: fps,
-                                          boxSource: options.boxSource)
+                                          boxSource: options.boxSource, conversion: options.clip.conversion.rawValue)
         let manifest = Manifest(classes: plan.classes, splits: splits, buildOptions: options.recordedOptions,
                                 skipped: skipped, preprocessing: preprocessing)
         try manifest.write(toDirectory: tmp)

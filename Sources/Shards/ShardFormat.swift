@@ -31,9 +31,9 @@ public enum ShardFormat {
         public static let shardIndex = "shard_index", shardCount = "shard_count", source = "source"
         public static let frameStride = "frame_stride", fps = "fps"
         /// Written since the crop rule is recorded; shards built before lack them (readers treat them as unknown).
-        public static let handCrop = "hand_crop", margin = "margin", boxSource = "box_source"
+        public static let handCrop = "hand_crop", margin = "margin", boxSource = "box_source", conversion = "conversion"
         public static let all = [format, version, classes, height, width, split, shardIndex, shardCount, source,
-                                 frameStride, fps, handCrop, margin, boxSource]
+                                 frameStride, fps, handCrop, margin, boxSource, conversion]
     }
 
     /// `<split>-<index:05d>-of-<count:05d>.h5`, e.g. `train-00003-of-00008.h5`.
@@ -79,20 +79,23 @@ public struct ShardAttributes: Sendable, Equatable {
     public var margin: Double?
     /// The WLASL JSON whose boxes a `bbox` build used; nil for other rules.
     public var boxSource: String?
+    /// How video frames became RGB crops (`asl-shards build --conversion`); nil in older shards.
+    public var conversion: String?
 
     public init(format: String = ShardFormat.name, version: Int = ShardFormat.version, classes: [String],
                 height: Int, width: Int, split: String, shardIndex: Int, shardCount: Int, source: String,
-                frameStride: Int, fps: Double, handCrop: String? = nil, margin: Double? = nil, boxSource: String? = nil) {
+                frameStride: Int, fps: Double, handCrop: String? = nil, margin: Double? = nil, boxSource: String? = nil,
+                conversion: String? = nil) {
         self.format = format; self.version = version; self.classes = classes; self.height = height
         self.width = width; self.split = split; self.shardIndex = shardIndex; self.shardCount = shardCount
         self.source = source; self.frameStride = frameStride; self.fps = fps; self.handCrop = handCrop
-        self.margin = margin; self.boxSource = boxSource
+        self.margin = margin; self.boxSource = boxSource; self.conversion = conversion
     }
 
     /// How the frames were made; nil for shards that do not record their crop rule.
     public var preprocessing: Preprocessing? {
         guard let handCrop, let margin, height == width else { return nil }
         return Preprocessing(size: height, handCrop: handCrop, margin: margin, stride: frameStride, fps: fps,
-                             boxSource: boxSource)
+                             boxSource: boxSource, conversion: conversion)
     }
 }

@@ -119,7 +119,8 @@ public final class ShardFile {
             fps: try H5Attr.readDouble(file, A.fps, path: path),
             handCrop: try H5Attr.exists(file, A.handCrop, path: path) ? try H5Attr.readString(file, A.handCrop, path: path) : nil,
             margin: try H5Attr.exists(file, A.margin, path: path) ? try H5Attr.readDouble(file, A.margin, path: path) : nil,
-            boxSource: try H5Attr.exists(file, A.boxSource, path: path) ? try H5Attr.readString(file, A.boxSource, path: path) : nil)
+            boxSource: try H5Attr.exists(file, A.boxSource, path: path) ? try H5Attr.readString(file, A.boxSource, path: path) : nil,
+            conversion: try H5Attr.exists(file, A.conversion, path: path) ? try H5Attr.readString(file, A.conversion, path: path) : nil)
         for name in D.all where !(try H5Data.exists(file, name, path: path)) {
             throw ShardError(.missing, path: path, object: name, "dataset '\(name)' is missing")
         }

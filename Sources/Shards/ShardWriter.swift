@@ -46,10 +46,10 @@ public final class ShardSetWriter {
     ///   - height, width: every clip's frame size (frames are `[F, height, width, 3]`).
     ///   - frameStride: source frames per stored frame; `fps`: stored frames per second (0 when unknown).
     ///   - compression: deflate level 0 (off, the default) to 9.
-    ///   - handCrop, margin, boxSource: the crop rule the clips were made with, recorded when given.
+    ///   - handCrop, margin, boxSource, conversion: how the clips were made, recorded when given.
     public init(directory: String, split: String, shardCount: Int, classes: [String], height: Int, width: Int,
                 source: String, frameStride: Int = 1, fps: Double = 0, handCrop: String? = nil, margin: Double? = nil,
-                boxSource: String? = nil, compression: Int = 0) throws {
+                boxSource: String? = nil, conversion: String? = nil, compression: Int = 0) throws {
         guard shardCount >= 1 else {
             throw ShardError(.usage, path: directory, "shard count must be at least 1, got \(shardCount)")
         }
@@ -75,7 +75,7 @@ public final class ShardSetWriter {
                 let attributes = ShardAttributes(classes: classes, height: height, width: width, split: split,
                                                  shardIndex: i, shardCount: shardCount, source: source,
                                                  frameStride: frameStride, fps: fps, handCrop: handCrop,
-                                                 margin: margin, boxSource: boxSource)
+                                                 margin: margin, boxSource: boxSource, conversion: conversion)
                 let path = (directory as NSString).appendingPathComponent(
                     ShardFormat.fileName(split: split, index: i, count: shardCount))
                 shards.append(try SingleShardWriter(path: path, attributes: attributes, compression: compression))
@@ -193,6 +193,7 @@ final class SingleShardWriter {
         if let handCrop = a.handCrop { try H5Attr.write(file, A.handCrop, string: handCrop, path: path) }
         if let margin = a.margin { try H5Attr.write(file, A.margin, double: margin, path: path) }
         if let boxSource = a.boxSource { try H5Attr.write(file, A.boxSource, string: boxSource, path: path) }
+        if let conversion = a.conversion { try H5Attr.write(file, A.conversion, string: conversion, path: path) }
     }
 
     private func createDatasets(compression: Int) throws {

@@ -77,6 +77,19 @@ public enum VideoDecoder {
                               body: (UnsafeBufferPointer<UInt8>, _ width: Int, _ height: Int, _ frameNumber: Int) throws -> Void)
         throws -> VideoInfo
     {
+        let converter = RGBConverter(path: path)
+        return try decodeFrames(path: path, selection: selection, threads: threads) { frame, number in
+            let rgb = try converter.convert(frame)
+            try body(rgb, Int(frame.pointee.width), Int(frame.pointee.height), number)
+        }
+    }
+
+    /// Decodes like `decode`, but hands `body` each kept frame as the decoder made it (its own pixel format and
+    /// planes), so that the caller converts only what it keeps. The frame is unreferenced after `body` returns:
+    /// `av_frame_clone` it to hold it longer.
+    @discardableResult
+    static func decodeFrames(path: String, selection: FrameSelection = FrameSelection(), threads: Int = 1,
+                             body: (UnsafeMutablePointer<AVFrame>, _ frameNumber: Int) throws -> Void) throws -> VideoInfo {
         FFmpegLog.quiet
         func fail(_ operation: String, _ code: Int32, _ hint: String) -> VideoError {
             VideoError(path: path, operation: operation, code: code, hint: hint)
@@ -107,6 +120,7 @@ public enum VideoDecoder {
         defer { avcodec_free_context(&context) }
         rc = avcodec_parameters_to_context(ctx, stream.pointee.codecpar)
         guard rc >= 0 else { throw fail("avcodec_parameters_to_context", rc, "the stream's parameters are invalid") }
+        // FFmpeg's own choice of frame and/or slice threads; its decoders give the same pixels for any count.
         ctx.pointee.thread_count = Int32(max(1, threads))
         rc = avcodec_open2(ctx, decoder, nil)
         guard rc >= 0 else { throw fail("avcodec_open2", rc, "the decoder refused the stream") }
@@ -122,9 +136,6 @@ public enum VideoDecoder {
         guard let pkt = packet, let frm = frame else {
             throw VideoError(path: path, operation: "av_packet_alloc", code: 0, message: "out of memory", hint: "free some memory")
         }
-        var scaler: OpaquePointer? = nil
-        defer { sws_freeContext(scaler) }
-        var rgb: [UInt8] = []
         var done = false
 
         // Receives every frame the decoder has ready; sets `done` once the selection's end is passed.
@@ -138,35 +149,12 @@ public enum VideoDecoder {
                 let number = info.decodedFrames
                 if selection.keeps(number) {
                     let w = Int(frm.pointee.width), h = Int(frm.pointee.height)
-                    let pixelFormat = AVPixelFormat(rawValue: frm.pointee.format)
-                    guard w > 0, h > 0, pixelFormat != AV_PIX_FMT_NONE else {
+                    guard w > 0, h > 0, AVPixelFormat(rawValue: frm.pointee.format) != AV_PIX_FMT_NONE else {
                         throw fail("avcodec_receive_frame", 0, "a decoded frame has no size or pixel format")
                     }
-                    scaler = sws_getCachedContext(scaler, Int32(w), Int32(h), pixelFormat, Int32(w), Int32(h),
-                                                  AV_PIX_FMT_RGB24, SWS_BILINEAR | SWS_ACCURATE_RND, nil, nil, nil)
-                    guard scaler != nil else {
-                        throw fail("sws_getCachedContext", 0, "no conversion from this pixel format to RGB24")
-                    }
-                    if rgb.count != w * h * 3 { rgb = [UInt8](repeating: 0, count: w * h * 3) }
-                    let lines = try rgb.withUnsafeMutableBufferPointer { out -> Int32 in
-                        var dst: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
-                        var dstStride: [Int32] = [Int32(w * 3), 0, 0, 0]
-                        return try withUnsafePointer(to: &frm.pointee.data) { dataTuple in
-                            try dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { src in
-                                try withUnsafePointer(to: &frm.pointee.linesize) { strideTuple in
-                                    try strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { srcStride in
-                                        let n = sws_scale(scaler, src, srcStride, 0, Int32(h), &dst, &dstStride)
-                                        if n < 0 { throw fail("sws_scale", n, "colour conversion failed") }
-                                        return n
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    guard lines == Int32(h) else { throw fail("sws_scale", lines, "colour conversion was incomplete") }
                     info.width = w; info.height = h
                     info.keptFrames += 1
-                    try rgb.withUnsafeBufferPointer { try body($0, w, h, number) }
+                    try body(frm, number)
                 }
                 if selection.isPastEnd(number) { done = true }
             }
@@ -185,7 +173,7 @@ public enum VideoDecoder {
             try drain()
         }
         if !done {
-            // Flush: a nil packet asks the decoder for the frames it still holds (B-frame reordering).
+            // Flush: a nil packet asks the decoder for the frames it still holds (B-frame reordering, frame threads).
             rc = avcodec_send_packet(ctx, nil)
             guard rc >= 0 || rc == cffmpeg_error_eof() else { throw fail("avcodec_send_packet", rc, "flushing the decoder failed") }
             try drain()
@@ -195,5 +183,55 @@ public enum VideoDecoder {
                              hint: "the file is empty, truncated or corrupt")
         }
         return info
+    }
+}
+
+/// Whole decoded frames to interleaved RGB24 `[H, W, 3]`: the plain reference conversion every other path is
+/// measured against. One reusable buffer and one cached swscale context, freed with the converter.
+final class RGBConverter {
+    let path: String
+    private var scaler: OpaquePointer? = nil
+    private var rgb = UnsafeMutableBufferPointer<UInt8>(start: nil, count: 0)
+
+    init(path: String) { self.path = path }
+
+    deinit {
+        sws_freeContext(scaler)
+        rgb.deallocate()
+    }
+
+    /// The frame as RGB24; valid until the next call.
+    func convert(_ frame: UnsafePointer<AVFrame>) throws -> UnsafeBufferPointer<UInt8> {
+        let w = Int(frame.pointee.width), h = Int(frame.pointee.height)
+        // Bilinear chroma upsampling with accurate rounding: the conversion the shards have always been built with.
+        scaler = sws_getCachedContext(scaler, Int32(w), Int32(h), AVPixelFormat(rawValue: frame.pointee.format),
+                                      Int32(w), Int32(h), AV_PIX_FMT_RGB24, SWS_BILINEAR | SWS_ACCURATE_RND, nil, nil, nil)
+        guard scaler != nil else {
+            throw VideoError(path: path, operation: "sws_getCachedContext", code: 0,
+                             hint: "no conversion from this pixel format to RGB24")
+        }
+        if rgb.count != w * h * 3 {
+            rgb.deallocate()
+            rgb = .allocate(capacity: w * h * 3)
+        }
+        let planes = FramePlanes(frame)
+        var dst: [UnsafeMutablePointer<UInt8>?] = [rgb.baseAddress, nil, nil, nil]
+        var dstStride: [Int32] = [Int32(w * 3), 0, 0, 0]
+        let lines = sws_scale(scaler, planes.data, planes.linesize, 0, Int32(h), &dst, &dstStride)
+        guard lines == Int32(h) else {
+            throw VideoError(path: path, operation: "sws_scale", code: min(lines, 0), hint: "colour conversion failed or was incomplete")
+        }
+        return UnsafeBufferPointer(rgb)
+    }
+}
+
+/// An AVFrame's plane pointers and strides as the arrays swscale takes (Swift sees them as fixed-size tuples).
+struct FramePlanes {
+    var data: [UnsafePointer<UInt8>?]
+    var linesize: [Int32]
+
+    init(_ frame: UnsafePointer<AVFrame>) {
+        data = withUnsafeBytes(of: frame.pointee.data) { Array($0.bindMemory(to: UnsafePointer<UInt8>?.self)) }
+        linesize = withUnsafeBytes(of: frame.pointee.linesize) { Array($0.bindMemory(to: Int32.self)) }
     }
 }

@@ -138,6 +138,19 @@ final class ShardBuildTests: XCTestCase {
         XCTAssertTrue(zip(one, three).allSatisfy { $0.2 == $1.2 }, "frames differ between 1 and 3 workers")
     }
 
+    func testAThrowingDeliveryStopsThePipelineWithoutDeliveringMore() throws {
+        let dir = try ShardFixture.directory(self)
+        let synth = try MediaFixture.synth(in: dir + "/synth", classes: 2, clips: 5, frames: 3)
+        let plan = try DataSources.wlasl(json: synth.jsonPath, videos: synth.videosDirectory, topK: nil, glosses: nil)
+        struct Stop: Error {}
+        var seen: [Int] = []
+        XCTAssertThrowsError(try ClipPipeline.run(plan.inputs, options: ClipOptions(size: 8), workers: 3) { i, _ in
+            seen.append(i)
+            if i == 2 { throw Stop() }
+        }) { XCTAssertTrue($0 is Stop, "\($0)") }
+        XCTAssertEqual(seen, [0, 1, 2])
+    }
+
     func testSynthVideosDecodeToTheirFrameRangesAndTheirBoxesHoldTheMotion() throws {
         let dir = try ShardFixture.directory(self)
         let frames = 8

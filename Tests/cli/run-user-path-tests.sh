@@ -39,22 +39,25 @@ PY
 # 1. Train/serve parity for each hand-crop rule: shards built at 32x32 keeping every 2nd frame, one training step,
 #    then asl-predict on the shards and on the raw videos with default flags (the checkpoint directory as --weights).
 #    For bbox, the weights name the WLASL JSON the boxes came from, and asl-predict reads a raw video's box there.
-for rule in none motion "boxes:$work/boxes.json" bbox; do
-    name=${rule%%:*}; d="$work/rule-$name"
+#    `reference` is the none rule built with --conversion reference (the whole-frame conversion), which the weights
+#    record too.
+for rule in none motion "boxes:$work/boxes.json" bbox reference; do
+    name=${rule%%:*}; d="$work/rule-$name"; conversion=fused
+    if [ "$rule" = reference ]; then rule=none; conversion=reference; fi
     if [ "$rule" = bbox ]; then
         "$S" build wlasl --json "$work/synth/WLASL_synth.json" --videos "$work/synth/videos" --out "$d/shards" \
             --size 32 --stride 2 --hand-crop bbox --shards 1 >"$d.build.log" 2>&1
         raw="$work/synth/videos"; extra=()
     else
         "$S" build videos --root "$work/classes" --out "$d/shards" --size 32 --stride 2 --hand-crop "$rule" \
-            --shards 1 >"$d.build.log" 2>&1
+            --conversion $conversion --shards 1 >"$d.build.log" 2>&1
         raw="$work/classes"; extra=()
     fi
     "$T" $TRAIN --train "$d/shards" --steps 1 --out "$d/run" >"$d.train.log" 2>&1 &&
     "$P" --weights "$d/run/checkpoints/last" --input "$d/shards" --split test --logits-out "$d/shards.csv" >"$d.p1.log" 2>&1 &&
     "$P" --weights "$d/run/checkpoints/last" --input "$raw" "${extra[@]}" --logits-out "$d/raw.csv" >"$d.p2.log" 2>&1 &&
     same_logits "$d/shards.csv" "$d/raw.csv" >"$d.cmp" 2>&1
-    if [ $? -eq 0 ]; then pass "--hand-crop $name: raw videos through asl-predict with default flags give their shards' logits ($(cat "$d.cmp"))"
+    if [ $? -eq 0 ]; then pass "--hand-crop $rule --conversion $conversion: raw videos through asl-predict with default flags give their shards' logits ($(cat "$d.cmp"))"
     else fail "--hand-crop $name: raw videos give their shards' logits" "$d.build.log" "$d.train.log" "$d.p1.log" "$d.p2.log" "$d.cmp"; fi
 done
 # A video at twice the frame rate (each frame shown twice, re-encoded losslessly) is read at twice the stride: its

@@ -186,8 +186,9 @@ public struct PredictCommand: ParsableCommand {
             }
         }
         let fps = self.stride == nil ? built.flatMap { $0.fps > 0 ? $0.fps : nil } : nil
-        return InputPreprocessing(options: ClipOptions(size: size, stride: stride, handCrop: mode, margin: margin, boxes: boxes),
-                                  targetFPS: fps, notes: notes)
+        let options = ClipOptions(size: size, stride: stride, handCrop: mode, margin: margin, boxes: boxes,
+                                  conversion: built?.frameConversion ?? .fused)
+        return InputPreprocessing(options: options, targetFPS: fps, notes: notes)
     }
 
     /// Decodes one raw clip as the training shards were built. A video whose rate differs from the training frames'

@@ -28,6 +28,10 @@ struct BuildCommonOptions: ParsableArguments {
     @Option(help: "Margin added on each side of the box, as a fraction of its longer edge.")
     var margin: Double = 0.1
 
+    @Option(help: ArgumentHelp("How each frame becomes its crop: fused (swscale crops, area-scales and converts only the square) or reference (the whole frame to RGB, then OpenCV's area resize).",
+                               discussion: "The two agree to about one level per channel on average; see the README's shard build speed."))
+    var conversion: FrameConversion = .fused
+
     @Option(help: "Deflate level 0-9 of the frames dataset (0 = none).")
     var compression: Int = 0
 
@@ -68,11 +72,12 @@ struct BuildCommonOptions: ParsableArguments {
         var recorded = record
         recorded.merge([
             "source": source, "size": "\(size)", "stride": "\(stride)", "shards": "\(shards)", "hand_crop": handCrop.description,
-            "margin": "\(margin)", "compression": "\(compression)", "val_fraction": "\(valFraction)",
+            "margin": "\(margin)", "conversion": conversion.rawValue, "compression": "\(compression)", "val_fraction": "\(valFraction)",
             "test_fraction": "\(testFraction)", "seed": "\(seed)", "split_by_signer": "\(splitBySigner)",
         ]) { a, _ in a }
         var options = ShardBuildOptions(
-            out: out, clip: ClipOptions(size: size, stride: stride, handCrop: handCrop, margin: margin, boxes: boxes),
+            out: out, clip: ClipOptions(size: size, stride: stride, handCrop: handCrop, margin: margin, boxes: boxes,
+                              conversion: conversion),
             shards: shards, workers: workers, compression: compression, source: source, recordedOptions: recorded)
         if handCrop == .bbox, let json = record["json"] {
             options.boxSource = URL(fileURLWithPath: json).standardizedFileURL.path
@@ -203,3 +208,5 @@ struct FrameFoldersBuild: ParsableCommand {
         try common.run(plan: plan, source: "frames", record: ["root": root])
     }
 }
+
+extension FrameConversion: ExpressibleByArgument {}
