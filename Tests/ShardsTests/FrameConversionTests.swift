@@ -53,16 +53,21 @@ final class FrameConversionTests: XCTestCase {
     /// (x0, y0, side): even and odd offsets and sides, the full height, and a square smaller than the output.
     let crops = [(20, 10, 96), (21, 10, 96), (20, 11, 96), (21, 11, 97), (30, 5, 101), (20, 0, 120), (63, 7, 64), (51, 41, 21)]
 
+    /// Checks every crop of `crops` on the video at `path` against `tolerance`, naming `label` on failure.
+    func assertEveryCrop(of path: String, within tolerance: (mean: Double, max: Int), _ label: String) throws {
+        for (x0, y0, side) in crops {
+            let d = try compare(path, x0, y0, side, size: 24)
+            let what = "\(label) crop (\(x0), \(y0), \(side)): mean |fused − reference| = \(d.mean), max \(d.max)"
+            XCTAssertLessThanOrEqual(d.mean, tolerance.mean, what)
+            XCTAssertLessThanOrEqual(d.max, tolerance.max, what)
+        }
+    }
+
     func testFusedCropMatchesTheReferenceOnCameraLikeContentForEveryCropParity() throws {
         let dir = try ShardFixture.directory(self)
         let path = dir + "/natural.mp4"
         try Self.naturalVideo(at: path)
-        let tolerance = FrameConversion.tolerance.camera
-        for (x0, y0, side) in crops {
-            let d = try compare(path, x0, y0, side, size: 24)
-            XCTAssertLessThanOrEqual(d.mean, tolerance.mean, "crop (\(x0), \(y0), \(side)): mean |fused − reference| = \(d.mean), max \(d.max)")
-            XCTAssertLessThanOrEqual(d.max, tolerance.max, "crop (\(x0), \(y0), \(side)): mean |fused − reference| = \(d.mean), max \(d.max)")
-        }
+        try assertEveryCrop(of: path, within: FrameConversion.tolerance.camera, "camera-like")
     }
 
     func testFusedCropStaysWithinToleranceOnTestPatternsInEveryPixelFormatFFmpegMakes() throws {
@@ -76,12 +81,7 @@ final class FrameConversionTests: XCTestCase {
                 throw XCTSkip("the ffmpeg program is not installed")
             }
             XCTAssertEqual(made.status, 0, format)
-            let tolerance = FrameConversion.tolerance.saturatedPatterns
-            for (x0, y0, side) in crops {
-                let d = try compare(path, x0, y0, side, size: 24)
-                XCTAssertLessThanOrEqual(d.mean, tolerance.mean, "\(format) crop (\(x0), \(y0), \(side)): mean \(d.mean), max \(d.max)")
-                XCTAssertLessThanOrEqual(d.max, tolerance.max, "\(format) crop (\(x0), \(y0), \(side)): mean \(d.mean), max \(d.max)")
-            }
+            try assertEveryCrop(of: path, within: FrameConversion.tolerance.saturatedPatterns, format)
         }
     }
 
