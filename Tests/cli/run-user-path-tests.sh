@@ -60,6 +60,26 @@ for rule in none motion "boxes:$work/boxes.json" bbox reference; do
     if [ $? -eq 0 ]; then pass "--hand-crop $rule --conversion $conversion: raw videos through asl-predict with default flags give their shards' logits ($(cat "$d.cmp"))"
     else fail "--hand-crop $name: raw videos give their shards' logits" "$d.build.log" "$d.train.log" "$d.p1.log" "$d.p2.log" "$d.cmp"; fi
 done
+# The frame-folder layout (root/{train,test}/<class>/<clip>/frame_*.png) as asl-shards build frames and asl-predict
+# read it: the test clips' logits from the folders equal those from their shards.
+for c in $(ls "$work/classes"); do
+    n=0
+    for v in $(ls "$work/classes/$c" | head -5); do
+        split=train; [ $n -ge 3 ] && split=test
+        mkdir -p "$work/frames/$split/$c/${v%.mp4}"
+        ffmpeg -loglevel error -i "$work/classes/$c/$v" "$work/frames/$split/$c/${v%.mp4}/frame_%03d.png"
+        n=$((n + 1))
+    done
+done
+d="$work/layout-frames"
+"$S" build frames --root "$work/frames" --out "$d/shards" --size 32 --hand-crop motion --val-fraction 0 --shards 1 >"$d.build.log" 2>&1 &&
+"$T" $TRAIN --train "$d/shards" --steps 1 --out "$d/run" >"$d.train.log" 2>&1 &&
+"$P" --weights "$d/run/checkpoints/last" --input "$d/shards" --split test --logits-out "$d/shards.csv" >"$d.p1.log" 2>&1 &&
+"$P" --weights "$d/run/checkpoints/last" --input "$work/frames" --split test --logits-out "$d/raw.csv" >"$d.p2.log" 2>&1 &&
+same_logits "$d/shards.csv" "$d/raw.csv" >"$d.cmp" 2>&1
+if [ $? -eq 0 ] && [ "$(wc -l <"$d/raw.csv")" = 9 ]; then pass "frame folders through asl-predict --split test give their shards' logits ($(cat "$d.cmp"))"
+else fail "frame folders give their shards' logits" "$d.build.log" "$d.train.log" "$d.p2.log" "$d.cmp"; fi
+
 # A video at twice the frame rate (each frame shown twice, re-encoded losslessly) is read at twice the stride: its
 # frames, and so its logits, are those of the original's shard.
 clip=$(sed -n 2p "$work/rule-none/shards.csv" | cut -d, -f1)
