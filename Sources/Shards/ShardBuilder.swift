@@ -71,21 +71,25 @@ public enum ShardBuilder {
         for input in plan.inputs { inputsPerSplit[input.split!, default: 0] += 1 }
         var writers: [Split: ShardSetWriter] = [:]
         var skipped = plan.skipped
-        // The stored frame rate: the source's when it says (WLASL's fps), else the first decoded video's.
-        var fps = (plan.fps ?? 0) / Double(options.clip.stride)
+        // What every shard and the manifest record. The stored frame rate is the source's when it says (WLASL's
+        // fps), else the first decoded video's.
+        let c = options.clip
+        var preprocessing = Preprocessing(size: c.size, handCrop: c.handCrop.description, margin: c.margin, stride: c.stride,
+                                          fps: (plan.fps ?? 0) / Double(c.stride), boxSource: options.boxSource,
+                                          conversion: c.conversion.rawValue)
         try ClipPipeline.run(plan.inputs, options: options.clip, workers: options.workers) { index, result in
             let input = plan.inputs[index]
             switch result {
             case .success(let clip):
                 let split = input.split!
-                if fps == 0 && clip.sourceFPS > 0 { fps = clip.sourceFPS / Double(options.clip.stride) }
+                if preprocessing.fps == 0 && clip.sourceFPS > 0 { preprocessing.fps = clip.sourceFPS / Double(preprocessing.stride) }
                 if writers[split] == nil {
+                    let p = preprocessing
                     writers[split] = try ShardSetWriter(
                         directory: tmp, split: split.rawValue, shardCount: max(1, min(options.shards, inputsPerSplit[split]!)),
-                        classes: plan.classes, height: options.clip.size, width: options.clip.size, source: options.source,
-                        frameStride: options.clip.stride, fps: fps, handCrop: options.clip.handCrop.description,
-                        margin: options.clip.margin, boxSource: options.boxSource,
-                        conversion: options.clip.conversion.rawValue, compression: options.compression)
+                        classes: plan.classes, height: p.size, width: p.size, source: options.source, frameStride: p.stride,
+                        fps: p.fps, handCrop: p.handCrop, margin: p.margin, boxSource: p.boxSource, conversion: p.conversion,
+                        compression: options.compression)
                 }
                 try writers[split]!.append(clip)
             case .failure(let error):
@@ -99,9 +103,6 @@ public enum ShardBuilder {
             throw ShardSourceError(path: out, reason: "no input could be decoded (\(skipped.count) skipped)",
                                    hint: "the first reason: \(skipped.first?.reason ?? "none")")
         }
-        let preprocessing = Preprocessing(size: options.clip.size, handCrop: options.clip.handCrop.description,
-                                          margin: options.clip.margin, stride: options.clip.stride, fps: fps,
-                                          boxSource: options.boxSource, conversion: options.clip.conversion.rawValue)
         let manifest = Manifest(classes: plan.classes, splits: splits, buildOptions: options.recordedOptions,
                                 skipped: skipped, preprocessing: preprocessing)
         try manifest.write(toDirectory: tmp)

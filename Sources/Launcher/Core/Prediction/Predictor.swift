@@ -170,9 +170,9 @@ public final class Predictor {
     public static func weightsFile(at path: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
-        let inside = (path as NSString).appendingPathComponent("model.safetensors")
+        let inside = (path as NSString).appendingPathComponent(Checkpointer.modelFile)
         guard FileManager.default.fileExists(atPath: inside) else {
-            throw PredictError(path: path, "a directory without model.safetensors",
+            throw PredictError(path: path, "a directory without \(Checkpointer.modelFile)",
                                hint: "pass a weights file or a checkpoint directory such as RUN/checkpoints/best or RUN/checkpoints/last")
         }
         return inside

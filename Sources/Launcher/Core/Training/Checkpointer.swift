@@ -60,7 +60,9 @@ struct ResumePoint {
 }
 
 final class Checkpointer {
-    static let files = ["model.safetensors", "optimizer.safetensors", "state.json"]
+    /// The weights file of a checkpoint directory (what `--weights DIR` and `--pretrained DIR` load).
+    static let modelFile = "model.safetensors"
+    static let files = [modelFile, "optimizer.safetensors", "state.json"]
 
     /// RUN/checkpoints.
     let root: String
@@ -87,7 +89,7 @@ final class Checkpointer {
         let tmp = path(".tmp-\(getpid())-\(saves)")
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        try model.save(to: tmp + "/model.safetensors", metadata: metadata.asStrings)
+        try model.save(to: tmp + "/" + Checkpointer.modelFile, metadata: metadata.asStrings)
         try optimizer.save(to: tmp + "/optimizer.safetensors")
         try state.save(to: tmp + "/state.json")
         try AtomicFile.syncDirectory(tmp)

@@ -27,31 +27,11 @@ public struct RunState: Codable, Equatable {
     public var arch = ""
     public var classes: [String] = []
     /// The optimizer steps the run was planned for (--steps, else epochs × steps per epoch): the learning-rate
-    /// schedule's length. A resume that plans another number reshapes the schedule, which the log says. 0 when
-    /// the checkpoint predates the field.
-    public var plannedSteps = 0
+    /// schedule's length. A resume that plans another number reshapes the schedule, which the log says. nil when
+    /// the checkpoint predates the field (optional, so such checkpoints still decode).
+    public var plannedSteps: Int?
 
     public init() {}
-
-    public init(from decoder: Decoder) throws {
-        // Field by field with defaults, so that checkpoints written before a field existed still resume.
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = RunState()
-        epoch = try c.decodeIfPresent(Int.self, forKey: .epoch) ?? d.epoch
-        step = try c.decodeIfPresent(Int.self, forKey: .step) ?? d.step
-        samplesDoneInEpoch = try c.decodeIfPresent(Int.self, forKey: .samplesDoneInEpoch) ?? d.samplesDoneInEpoch
-        bestMetric = try c.decodeIfPresent(Double.self, forKey: .bestMetric)
-        bestEpoch = try c.decodeIfPresent(Int.self, forKey: .bestEpoch)
-        epochsWithoutImprovement = try c.decodeIfPresent(Int.self, forKey: .epochsWithoutImprovement) ?? d.epochsWithoutImprovement
-        unfrozen = try c.decodeIfPresent(Bool.self, forKey: .unfrozen) ?? d.unfrozen
-        epochTrainSums = try c.decodeIfPresent(StepSums.self, forKey: .epochTrainSums)
-        worldSize = try c.decodeIfPresent(Int.self, forKey: .worldSize) ?? d.worldSize
-        globalBatch = try c.decodeIfPresent(Int.self, forKey: .globalBatch) ?? d.globalBatch
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        arch = try c.decodeIfPresent(String.self, forKey: .arch) ?? d.arch
-        classes = try c.decodeIfPresent([String].self, forKey: .classes) ?? d.classes
-        plannedSteps = try c.decodeIfPresent(Int.self, forKey: .plannedSteps) ?? d.plannedSteps
-    }
 
     public static func load(from path: String) throws -> RunState {
         do {

@@ -127,7 +127,7 @@ public final class Trainer {
                                       + "; resume with the shards it was trained on, or start a new run (another --out, "
                                       + "--pretrained \(directory) to fine-tune)")
                 }
-                try model.store.load(from: directory + "/model.safetensors")
+                try model.store.load(from: directory + "/" + Checkpointer.modelFile)
             }
             state = saved
         } else {
@@ -218,8 +218,8 @@ public final class Trainer {
                + "sync BN \(model.bnReducer != nil ? "on" : "off"); \(step.buckets.buckets.count) gradient bucket(s)")
         if state.step > 0 {
             print0(comm, "resuming at epoch \(state.epoch), step \(state.step) (saved by \(state.worldSize) ranks)")
-            if state.plannedSteps > 0 && state.plannedSteps != totalSteps {
-                print0(comm, "note: this run plans \(totalSteps) steps, the checkpoint's run \(state.plannedSteps) (--steps or "
+            if let planned = state.plannedSteps, planned != totalSteps {
+                print0(comm, "note: this run plans \(totalSteps) steps, the checkpoint's run \(planned) (--steps or "
                        + "--epochs changed): the \(o.schedule) learning-rate schedule is reshaped from step \(state.step) on, "
                        + "so the run no longer matches an uninterrupted one")
             }
