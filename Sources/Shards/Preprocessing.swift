@@ -4,7 +4,7 @@
 // their shards would be.
 import Foundation
 
-public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertible {
+public struct Preprocessing: Codable, Equatable, Sendable {
     /// Stored frames are `size × size` RGB.
     public var size: Int
     /// The crop rule as `asl-shards build --hand-crop` takes it: `bbox`, `motion`, `none` or `boxes:FILE`.
@@ -47,11 +47,5 @@ public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertib
     public init?(json: String) {
         guard let p = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8)) else { return nil }
         self = p
-    }
-
-    public var description: String {
-        let rate = fps > 0 ? String(format: ", %.4g fps", fps) : ""
-        return "\(size)×\(size) frames, hand crop \(handCrop) (margin \(margin)), every "
-            + (stride == 1 ? "frame" : "\(stride)th frame") + rate
     }
 }

@@ -120,14 +120,6 @@ if [ $rc -ne 0 ] && grep -q "already holds a run" "$work/again.log" && grep -q "
 else fail "a second run into a used --out is refused and changes nothing (exit $rc)" "$work/again.log"; fi
 
 # 3. Resuming with another global batch, or other classes, fails naming both; another --steps is stated.
-expect() {  # expect NAME PATTERN... -- COMMAND: the command fails and its output matches every pattern
-    local name=$1; shift; local patterns=()
-    while [ "$1" != "--" ]; do patterns+=("$1"); shift; done; shift
-    timeout 120 "$@" >"$work/e.log" 2>&1
-    local rc=$? ok=1
-    for p in "${patterns[@]}"; do grep -q -- "$p" "$work/e.log" || ok=0; done
-    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $ok = 1 ]; then pass "$name"; else fail "$name (exit $rc)" "$work/e.log"; fi
-}
 expect "--resume with another global batch names both batches" "global batch of 4" "these flags give 2" -- \
     "$T" $TRAIN --batch-size 2 --train "$work/rule-none/shards" --steps 2 --out "$run" --resume auto
 mkdir -p "$work/classes3"; for c in $(ls "$work/classes" | head -3); do ln -s "$work/classes/$c" "$work/classes3/$c"; done
@@ -183,8 +175,7 @@ def r2plus1d_18(weights=None):
     raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 PY
 expect "convert_torchvision.py --kinetics400 offline says how to get the file, no traceback" "cannot download" "Offline?" \
-    "r2plus1d_18-91a641e6.pth" -- env PYTHONPATH="$stub" python3 tools/convert_torchvision.py --kinetics400 --out "$work/k.safetensors"
-grep -q Traceback "$work/e.log" && fail "convert_torchvision.py offline prints no traceback" "$work/e.log"
+    "r2plus1d_18-91a641e6.pth" '!Traceback' -- env PYTHONPATH="$stub" python3 tools/convert_torchvision.py --kinetics400 --out "$work/k.safetensors"
 # A small image build: too few clips per class for a val split says so.
 for c in A B; do mkdir -p "$work/images/$c"; for i in 1 2 3; do
     ffmpeg -loglevel error -y -i "$work/classes/$(ls "$work/classes" | head -1)/$(ls "$work/classes/$(ls "$work/classes" | head -1)" | head -1)" \
