@@ -13,22 +13,24 @@ glosses=$(python3 -c 1 2>/dev/null; grep -o '"gloss" *: *"[^"]*"' "$work/synth/W
 T="$BIN/asl-dist-train"
 # C3D at width 8 on 8 frames of 40x40: small enough for seconds per run; augmentation stays on.
 # One OpenBLAS thread per rank in every run: thread count changes GEMM rounding, which is not what is compared.
-# lr 0.005: at 0.01 this tiny model's training amplifies float rounding chaotically (two runs 1e-7 apart at step 3
-# were 3e-5 apart at step 16), which would measure noise; at 0.005 they stay within 1e-6, while a lost momentum
-# buffer, a wrong batch or a wrong gradient average still moves weights by 1e-4 or more.
 COMMON="--threads 1 --train $work/shards --arch c3d --width 8 --frames 8 --crop-size 40 --seed 7 --lr 0.005 --log-every 5"
+# Runs on other rank counts differ by float rounding (batch 8 and batch 4 GEMMs block differently), and now and then a
+# max-pool tie or ReLU sign flips on it and steps the weights: over 5 steps the OpenBLAS kernels of six CPU types
+# (OPENBLAS_CORETYPE) left 1e-7 to 3e-6, over 10-16 steps up to 3.5e-5 (BN running means). The bugs these tests look
+# for move weights far more in 3-5 steps: a halved learning rate (a sum averaged twice) 1.1e-3, momentum lost 5e-3.
+CROSS_RANKS=1e-4
 
 # 1. -np 1 with batch 8 and -np 2 with batch 4 each train the same weights (same seed, same global batch).
-$T $COMMON --steps 10 --batch-size 8 --out "$work/np1" >"$work/a.log" 2>&1 &&
-mpirun -np 2 "$T" $COMMON --steps 10 --batch-size 4 --out "$work/np2" >"$work/b.log" 2>&1 &&
+$T $COMMON --steps 5 --batch-size 8 --out "$work/np1" >"$work/a.log" 2>&1 &&
+mpirun -np 2 "$T" $COMMON --steps 5 --batch-size 4 --out "$work/np2" >"$work/b.log" 2>&1 &&
 "$T" compare-weights "$work/np1/checkpoints/last/model.safetensors" "$work/np2/checkpoints/last/model.safetensors" \
-    --tolerance 1e-5 >"$work/c.log" 2>&1
-if [ $? -eq 0 ]; then pass "-np 1 x batch 8 equals -np 2 x batch 4 after 10 steps: $(tail -1 "$work/c.log")"
-else fail "-np 1 x batch 8 equals -np 2 x batch 4 after 10 steps" "$work/a.log" "$work/b.log" "$work/c.log"; fi
+    --tolerance $CROSS_RANKS >"$work/c.log" 2>&1
+if [ $? -eq 0 ]; then pass "-np 1 x batch 8 equals -np 2 x batch 4 after 5 steps: $(tail -1 "$work/c.log")"
+else fail "-np 1 x batch 8 equals -np 2 x batch 4 after 5 steps" "$work/a.log" "$work/b.log" "$work/c.log"; fi
 
-# 2. A run killed at a random moment and resumed (on another number of ranks) ends with the weights of a run never
-#    interrupted. Checkpoints every step, so the kill lands between or inside checkpoint writes.
-$T $COMMON --steps 16 --batch-size 8 --out "$work/whole" >"$work/a.log" 2>&1
+# 2. A run killed at a random moment and resumed ends with the weights of a run never interrupted, bit for bit (same
+#    rank count). Checkpoints every step, so the kill lands between or inside checkpoint writes.
+mpirun -np 2 "$T" $COMMON --steps 16 --batch-size 4 --out "$work/whole" >"$work/a.log" 2>&1
 ok=0
 rm -rf "$work/cut"
 mpirun -np 2 "$T" $COMMON --steps 16 --batch-size 4 --checkpoint-every 1 --out "$work/cut" >"$work/b.log" 2>&1 &
@@ -42,13 +44,23 @@ done
 wait $pid 2>/dev/null
 step=$(grep -o '"step" : [0-9]*' "$work/cut/checkpoints/last/state.json" 2>/dev/null | grep -o '[0-9]*$')
 [ -n "$step" ] && [ "$step" -lt 16 ] && ok=1
-if [ $ok -eq 1 ] && $T $COMMON --steps 16 --batch-size 8 --resume "$work/cut" >"$work/d.log" 2>&1 &&
+if [ $ok -eq 1 ] && mpirun -np 2 "$T" $COMMON --steps 16 --batch-size 4 --resume "$work/cut" >"$work/d.log" 2>&1 &&
     "$T" compare-weights "$work/whole/checkpoints/last/model.safetensors" "$work/cut/checkpoints/last/model.safetensors" \
-        --tolerance 1e-5 >"$work/c.log" 2>&1; then
-    pass "killed at step $step (2 ranks), resumed on 1 rank: same weights as uninterrupted: $(tail -1 "$work/c.log")"
+        --tolerance 0 >"$work/c.log" 2>&1; then
+    pass "killed at step $step, resumed: the uninterrupted run's weights bit for bit: $(tail -1 "$work/c.log")"
 else
     fail "killed (step ${step:-none}) and resumed run matches the uninterrupted one" "$work/b.log" "$work/d.log" "$work/c.log"
 fi
+
+# 2a. Resuming on another rank count continues the same run: 3 steps on 2 ranks, then 2 on 1 rank, equal 5 steps on 1
+#     rank (constant schedule, so that extending --steps leaves the learning rates as they were).
+mpirun -np 2 "$T" $COMMON --schedule constant --steps 3 --batch-size 4 --out "$work/x" >"$work/a.log" 2>&1 &&
+"$T" $COMMON --schedule constant --steps 5 --batch-size 8 --resume "$work/x" >"$work/b.log" 2>&1 &&
+"$T" $COMMON --schedule constant --steps 5 --batch-size 8 --out "$work/y" >"$work/d.log" 2>&1 &&
+"$T" compare-weights "$work/x/checkpoints/last/model.safetensors" "$work/y/checkpoints/last/model.safetensors" \
+    --tolerance $CROSS_RANKS >"$work/c.log" 2>&1
+if [ $? -eq 0 ]; then pass "3 steps on 2 ranks resumed for 2 on 1 rank equal 5 steps on 1 rank: $(tail -1 "$work/c.log")"
+else fail "3 steps on 2 ranks resumed for 2 on 1 rank equal 5 steps on 1 rank" "$work/a.log" "$work/b.log" "$work/c.log"; fi
 
 # 2b. Evaluation over 3 ranks counts every val clip exactly once (padding excluded) and matches 1 rank's metrics.
 $T evaluate --threads 1 --weights "$work/whole/checkpoints/last/model.safetensors" --shards "$work/shards" --split val \
