@@ -12,7 +12,8 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
 .PHONY: deps build install test unit-test mpi-test user-path-test demo bench clean
 
-# Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing).
+# Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing), and h5py,
+# with which a test opens our shards as users' Python code does.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -21,6 +22,8 @@ deps:
 		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@python3 -c 'import h5py' 2>/dev/null || python3 -m pip install -q h5py || \
+		echo "warning: could not install h5py; the test that opens shards with h5py will be skipped"
 
 build: deps
 	$(SWIFT_BUILD)
