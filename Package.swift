@@ -2,7 +2,8 @@
 // asl-dist-train: data-parallel training of 3D-CNN sign-language recognizers across MPI ranks on CPUs.
 //
 // Products are split by dependency weight (as swift-nio does): NN needs only OpenBLAS, Shards needs HDF5,
-// FFmpeg and OpenCV, Distributed needs only Open MPI; the executables wire them together.
+// FFmpeg and OpenCV, Distributed needs only Open MPI, Inference needs NN and Shards; the executables wire them
+// together.
 import PackageDescription
 
 let package = Package(
@@ -15,6 +16,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Shards", targets: ["Shards"]),
         .library(name: "Distributed", targets: ["Distributed"]),
+        .library(name: "Inference", targets: ["Inference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,9 +50,13 @@ let package = Package(
         // Open MPI communicator, gradient buckets, SyncBN reducer, watchdog. No model knowledge.
         .target(name: "Distributed", dependencies: ["CMPI", "Support"]),
 
-        // The commands, wiring the four modules together.
+        // Trained weights → predictions: the model spec, the predictor, the input sources and the live loop (frame
+        // source, ring buffer, classifier thread, overlay). No MPI, no command line; CVBridge draws the overlay.
+        .target(name: "Inference", dependencies: ["NN", "Shards", "Support", "CVBridge"]),
+
+        // The commands, wiring the modules together.
         .target(name: "Launcher", dependencies: [
-            "NN", "Shards", "Distributed", "Support", "COpenBLAS", "CHDF5", "CFFmpeg", "CVBridge",
+            "NN", "Shards", "Distributed", "Inference", "Support", "COpenBLAS", "CHDF5", "CFFmpeg", "CVBridge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ], path: "Sources/Launcher/Core"),
@@ -69,7 +75,7 @@ let package = Package(
         // each registered architecture.
         .testTarget(name: "LauncherTests", dependencies: ["Launcher", "NN", "Shards"]),
         // Runs the built asl-predict as a user would; the PyTorch interop tests skip themselves without torch.
-        .testTarget(name: "PredictTests", dependencies: ["Launcher", "NN", "Shards", "Support"]),
+        .testTarget(name: "PredictTests", dependencies: ["Launcher", "Inference", "NN", "Shards", "Support"]),
     ],
     // Swift 5 mode: the numeric kernels share raw buffers across worker threads by design (disjoint ranges),
     // which Swift 6's strict checking cannot express without copying.

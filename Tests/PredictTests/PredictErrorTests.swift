@@ -1,6 +1,7 @@
 // Tests: every kind of bad input makes asl-predict exit non-zero with a message naming the problem — never a
 // crash, never an answer computed from the wrong weights.
 import Foundation
+import Inference
 import NN
 import XCTest
 

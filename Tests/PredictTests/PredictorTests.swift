@@ -1,6 +1,7 @@
 // Tests: the Predictor API the command is built on — multi-clip testing averages what each window alone would give,
 // and the resolved spec follows flags over metadata over tensor shapes.
 import Foundation
+import Inference
 import Launcher
 import NN
 import Shards

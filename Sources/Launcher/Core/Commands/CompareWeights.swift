@@ -2,6 +2,7 @@
 // the same keys, e.g. to check that two runs (different rank counts, or interrupted and resumed) trained the same.
 import ArgumentParser
 import Foundation
+import Inference
 import NN
 
 public struct CompareWeights: ParsableCommand {

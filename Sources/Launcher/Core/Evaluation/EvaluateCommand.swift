@@ -2,6 +2,7 @@
 // and a shard directory; writes the same reports as training (metrics JSON, per-class CSV, confusion CSV + PNG).
 import ArgumentParser
 import Foundation
+import Inference
 import NN
 import Shards
 

@@ -2,6 +2,7 @@
 // For desktops with a camera and a display; it cannot run in CI, where it fails with the message below.
 import CVBridge
 import Foundation
+import Inference
 import NN
 import Shards
 

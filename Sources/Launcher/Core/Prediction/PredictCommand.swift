@@ -6,6 +6,7 @@
 // from the weights file's metadata unless a flag overrides it, and an override that departs from it is printed.
 import ArgumentParser
 import Foundation
+import Inference
 import NN
 import Shards
 

@@ -14,6 +14,7 @@
 // one is, even while `last` still points to the previous one. Deletion first renames a directory to `.trash-…`, so
 // no half-deleted directory ever carries a step name.
 import Foundation
+import Inference
 import NN
 import Support
 
@@ -61,7 +62,7 @@ struct ResumePoint {
 
 final class Checkpointer {
     /// The weights file of a checkpoint directory (what `--weights DIR` and `--pretrained DIR` load).
-    static let modelFile = "model.safetensors"
+    static let modelFile = Predictor.checkpointModelFile
     static let files = [modelFile, "optimizer.safetensors", "state.json"]
 
     /// RUN/checkpoints.

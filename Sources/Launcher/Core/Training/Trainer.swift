@@ -7,6 +7,7 @@
 // through `RunCoordinator`; rank 0 writes checkpoints (`Checkpointer`) and reports (`RunLog`).
 import Distributed
 import Foundation
+import Inference
 import NN
 import Shards
 import Support

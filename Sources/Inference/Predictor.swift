@@ -1,4 +1,4 @@
-// Launcher: a trained (or torchvision-converted) model ready for inference: what the weights file's metadata says
+// Inference: a trained (or torchvision-converted) model ready for inference: what the weights file's metadata says
 // about the model (arch, width, classes, clip geometry, normalization), overridden by flags and, for files without
 // metadata, inferred from tensor shapes; then the strict load and a clip → averaged-logits forward.
 import Foundation
@@ -165,14 +165,17 @@ public final class Predictor {
         weightsPath = path
     }
 
+    /// The weights file inside a checkpoint directory (the trainer's `checkpoints/step-N/`).
+    public static let checkpointModelFile = "model.safetensors"
+
     /// The weights file `path` names: itself, or `path/model.safetensors` for a checkpoint directory (e.g.
     /// `run/checkpoints/best`). Throws `PredictError` for a directory without one.
     public static func weightsFile(at path: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
-        let inside = (path as NSString).appendingPathComponent(Checkpointer.modelFile)
+        let inside = (path as NSString).appendingPathComponent(checkpointModelFile)
         guard FileManager.default.fileExists(atPath: inside) else {
-            throw PredictError(path: path, "a directory without \(Checkpointer.modelFile)",
+            throw PredictError(path: path, "a directory without \(checkpointModelFile)",
                                hint: "pass a weights file or a checkpoint directory such as RUN/checkpoints/best or RUN/checkpoints/last")
         }
         return inside

@@ -1,4 +1,4 @@
-// Launcher: what `asl-predict --input PATH` classifies — a video, a folder of videos, a shard file or a shard
+// Inference: what `asl-predict --input PATH` classifies — a video, a folder of videos, a shard file or a shard
 // directory, or a raw input tensor — and the per-input results it writes (top-k JSON, all-logits CSV).
 import Foundation
 import NN
@@ -101,7 +101,7 @@ public enum PredictSource {
     }
 
     /// Reads the `input` tensor of a `.tensor` source: [N, 3, T, H, W] floats.
-    static func readTensor(path: String) throws -> Tensor {
+    public static func readTensor(path: String) throws -> Tensor {
         let file = try SafeTensorsFile(path: path)
         let info = try file.info("input")
         guard info.shape.count == 5, info.shape[1] == 3, info.count > 0 else {
@@ -115,6 +115,7 @@ public enum PredictSource {
 
 /// The result for one input.
 public struct Prediction: Sendable {
+    public init(id: String, logits: [Float], label: String? = nil) { self.id = id; self.logits = logits; self.label = label }
     public var id: String
     /// Averaged over the input's windows, [classes].
     public var logits: [Float]
@@ -123,10 +124,10 @@ public struct Prediction: Sendable {
 }
 
 /// Writes predictions as the user asked for them.
-enum PredictionReport {
+public enum PredictionReport {
     /// `{"weights", "arch", "classes", "predictions": [{"id", "top_k": [{"class", "probability"}], "label"?}],
     /// "failed": [{"id", "error"}]}`, written atomically.
-    static func writeJSON(_ predictions: [Prediction], failed: [(id: String, error: String)], predictor: Predictor,
+    public static func writeJSON(_ predictions: [Prediction], failed: [(id: String, error: String)], predictor: Predictor,
                           topK: Int, to path: String) throws {
         let items: [[String: Any]] = predictions.map { p in
             var item: [String: Any] = ["id": p.id, "top_k": predictor.top(topK, of: p.logits).map {
@@ -143,7 +144,7 @@ enum PredictionReport {
     }
 
     /// `clip_id,logit_0,…,logit_{C-1}` then one row per input; floats printed so that they read back exactly.
-    static func writeLogitsCSV(_ predictions: [Prediction], classes: Int, to path: String) throws {
+    public static func writeLogitsCSV(_ predictions: [Prediction], classes: Int, to path: String) throws {
         var text = "clip_id," + (0..<classes).map { "logit_\($0)" }.joined(separator: ",") + "\n"
         for p in predictions {
             text += csvField(p.id) + "," + p.logits.map { "\($0)" }.joined(separator: ",") + "\n"
