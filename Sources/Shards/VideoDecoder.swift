@@ -42,6 +42,20 @@ public struct VideoInfo: Sendable, Equatable {
     public var decodedFrames: Int
     /// Frames handed to the callback.
     public var keptFrames: Int
+    /// Seconds per unit of the stream's timestamps.
+    public var timeBase: Double = 0
+}
+
+/// One decoded frame of `VideoDecoder.stream`, valid only inside the callback.
+public struct StreamFrame {
+    /// Interleaved RGB24, [height, width, 3], row-major without padding.
+    public var rgb: UnsafeBufferPointer<UInt8>
+    public var width: Int
+    public var height: Int
+    /// 1-based position in the stream.
+    public var number: Int
+    /// Presentation time in seconds (the frame's best-effort timestamp; (number − 1) / fps when it has none).
+    public var timestamp: Double
 }
 
 /// Which frames of a video to keep: a 1-based inclusive range (WLASL's `frame_start`/`frame_end`, with
@@ -84,24 +98,71 @@ public enum VideoDecoder {
         }
     }
 
+    /// Decodes a file or a stream URL (rtsp://, http://, udp://: anything FFmpeg opens) from its start, calling
+    /// `opened` once with its size and rate before the first frame, then `body` with every frame until the stream
+    /// ends or `body` returns false. A network stream that sends nothing for 10 seconds ends with an error.
+    /// - Throws: `VideoError` for any FFmpeg failure, or whatever the callbacks throw.
+    @discardableResult
+    public static func stream(_ location: String, threads: Int = 1, opened: (VideoInfo) throws -> Void,
+                              body: (StreamFrame) throws -> Bool) throws -> VideoInfo {
+        let converter = RGBConverter(path: location)
+        var timeBase = 0.0, fps = 0.0
+        return try withoutActuallyEscaping(opened) { opened in
+            try decodeFrames(path: location, threads: threads, opened: { info in
+                timeBase = info.timeBase; fps = info.fps
+                try opened(info)
+            }) { frame, number in
+            let rgb = try converter.convert(frame)
+            let pts = frame.pointee.best_effort_timestamp
+            let timestamp = pts != cffmpeg_nopts_value() && timeBase > 0 ? Double(pts) * timeBase
+                                                                     : Double(number - 1) / max(fps, 1)
+            return try body(StreamFrame(rgb: rgb, width: Int(frame.pointee.width), height: Int(frame.pointee.height),
+                                        number: number, timestamp: timestamp))
+            }
+        }
+    }
+
+    /// Whether `location` names a URL for FFmpeg's network protocols rather than a file.
+    public static func isURL(_ location: String) -> Bool {
+        guard let scheme = location.range(of: "://") else { return false }
+        return location[..<scheme.lowerBound].allSatisfy { $0.isLetter || $0.isNumber || $0 == "+" } && scheme.lowerBound != location.startIndex
+    }
+
     /// Decodes like `decode`, but hands `body` each kept frame as the decoder made it (its own pixel format and
     /// planes), so that the caller converts only what it keeps. The frame is unreferenced after `body` returns:
     /// `av_frame_clone` it to hold it longer.
     @discardableResult
     static func decodeFrames(path: String, selection: FrameSelection = FrameSelection(), threads: Int = 1,
                              body: (UnsafeMutablePointer<AVFrame>, _ frameNumber: Int) throws -> Void) throws -> VideoInfo {
+        try decodeFrames(path: path, selection: selection, threads: threads, opened: nil) { frame, number in
+            try body(frame, number)
+            return true
+        }
+    }
+
+    /// `decodeFrames` with an `opened` callback (size, rate and time base, before the first frame) and a `body`
+    /// that returns false to stop early. `path` may be a URL (see `isURL`).
+    static func decodeFrames(path: String, selection: FrameSelection = FrameSelection(), threads: Int = 1,
+                             opened: ((VideoInfo) throws -> Void)?,
+                             body: (UnsafeMutablePointer<AVFrame>, _ frameNumber: Int) throws -> Bool) throws -> VideoInfo {
         FFmpegLog.quiet
         func fail(_ operation: String, _ code: Int32, _ hint: String) -> VideoError {
             VideoError(path: path, operation: operation, code: code, hint: hint)
         }
-        guard FileManager.default.fileExists(atPath: path) else {
+        let url = isURL(path)
+        guard url || FileManager.default.fileExists(atPath: path) else {
             throw VideoError(path: path, operation: "open", code: 0, message: "no such file",
                              hint: "check the videos directory and the file name")
         }
         var format: UnsafeMutablePointer<AVFormatContext>? = nil
-        var rc = avformat_open_input(&format, path, nil, nil)
+        var options: OpaquePointer? = nil
+        // A network stream that stops sending ends the read instead of blocking forever (microseconds).
+        if url { av_dict_set(&options, "rw_timeout", "10000000", 0) }
+        var rc = avformat_open_input(&format, path, nil, &options)
+        av_dict_free(&options)
         guard rc >= 0, let fmt = format else {
-            throw fail("avformat_open_input", rc, "the file is not a container FFmpeg recognises, or is unreadable")
+            throw fail("avformat_open_input", rc, url ? "the stream cannot be reached or FFmpeg has no protocol for it"
+                                                      : "the file is not a container FFmpeg recognises, or is unreadable")
         }
         defer { avformat_close_input(&format) }
         rc = avformat_find_stream_info(fmt, nil)
@@ -127,7 +188,9 @@ public enum VideoDecoder {
 
         let rate = av_guess_frame_rate(fmt, stream, nil)
         var info = VideoInfo(width: Int(ctx.pointee.width), height: Int(ctx.pointee.height),
-                             fps: rate.den > 0 && rate.num > 0 ? av_q2d(rate) : 0, decodedFrames: 0, keptFrames: 0)
+                             fps: rate.den > 0 && rate.num > 0 ? av_q2d(rate) : 0, decodedFrames: 0, keptFrames: 0,
+                             timeBase: av_q2d(stream.pointee.time_base))
+        try opened?(info)
 
         var packet = av_packet_alloc()
         defer { av_packet_free(&packet) }
@@ -154,7 +217,7 @@ public enum VideoDecoder {
                     }
                     info.width = w; info.height = h
                     info.keptFrames += 1
-                    try body(frm, number)
+                    if try !body(frm, number) { done = true }
                 }
                 if selection.isPastEnd(number) { done = true }
             }

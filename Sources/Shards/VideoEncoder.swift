@@ -1,5 +1,6 @@
-// Shards: writing RGB frames to an H.264 MP4 with FFmpeg (libx264, yuv420p), for the synthetic data set and for
-// tests that need real encoded videos. Falls back to MPEG-4 part 2 when this FFmpeg has no libx264.
+// Shards: writing RGB frames to an H.264 MP4 with FFmpeg (libx264, yuv420p), for the synthetic data set, for
+// the annotated output of live recognition and for tests that need real encoded videos. Falls back to MPEG-4 part 2
+// when this FFmpeg has no libx264.
 import CFFmpeg
 import Foundation
 
@@ -11,7 +12,8 @@ public final class VideoEncoder {
     public let path: String
     public let width: Int
     public let height: Int
-    public let fps: Int
+    /// Frames per second (a rational such as 30000/1001 is kept exactly as the nearest fraction of `fps`).
+    public let fps: Double
     /// The encoder actually used: "libx264" or the fallback "mpeg4".
     public let codecName: String
 
@@ -25,17 +27,31 @@ public final class VideoEncoder {
     private var finished = false
     private var headerWritten = false
 
+    /// Opens `path` for writing at a whole number of frames per second; see `init(path:width:height:frameRate:...)`.
+    public convenience init(path: String, width: Int, height: Int, fps: Int, quality: Int = 20, container: String? = nil) throws {
+        try self.init(path: path, width: width, height: height, frameRate: Double(fps), quality: quality, container: container)
+    }
+
+    /// FFmpeg's short name of the container for the extension of `path` ("mp4" for .mp4, "matroska" for .mkv),
+    /// or nil when FFmpeg knows no container for it. For writing to a temporary name with another extension.
+    public static func containerName(forExtensionOf path: String) -> String? {
+        guard let format = av_guess_format(nil, path, nil), let name = format.pointee.name else { return nil }
+        return String(cString: name)
+    }
+
     /// Opens `path` for writing.
     /// - Parameters:
     ///   - width, height: frame size in pixels; must be even (yuv420p halves the chroma planes).
+    ///   - frameRate: frames per second, positive; the time base is its nearest fraction (29.97 → 30000/1001).
     ///   - quality: x264's constant rate factor (0 lossless … 51 worst); MPEG-4 gets a matching fixed quantiser.
     ///   - container: FFmpeg's short name of the container ("mp4"); nil chooses it from the extension of `path`.
     /// - Throws: `VideoError` when the container, encoder or file cannot be opened.
-    public init(path: String, width: Int, height: Int, fps: Int, quality: Int = 20, container: String? = nil) throws {
+    public init(path: String, width: Int, height: Int, frameRate: Double, quality: Int = 20, container: String? = nil) throws {
         FFmpegLog.quiet
         precondition(width > 0 && height > 0 && width % 2 == 0 && height % 2 == 0, "yuv420p needs an even frame size")
-        precondition(fps > 0, "fps must be positive")
-        self.path = path; self.width = width; self.height = height; self.fps = fps
+        precondition(frameRate > 0 && frameRate.isFinite, "the frame rate must be positive")
+        self.path = path; self.width = width; self.height = height; self.fps = frameRate
+        let rate = av_d2q(frameRate, 1_000_000)
         func fail(_ operation: String, _ code: Int32, _ hint: String) -> VideoError {
             VideoError(path: path, operation: operation, code: code, hint: hint)
         }
@@ -61,8 +77,8 @@ public final class VideoEncoder {
         ctx.pointee.width = Int32(width)
         ctx.pointee.height = Int32(height)
         ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-        ctx.pointee.time_base = AVRational(num: 1, den: Int32(fps))
-        ctx.pointee.framerate = AVRational(num: Int32(fps), den: 1)
+        ctx.pointee.time_base = AVRational(num: rate.den, den: rate.num)
+        ctx.pointee.framerate = rate
         ctx.pointee.gop_size = 12
         ctx.pointee.thread_count = 1
         if name == "libx264" {

@@ -1,4 +1,5 @@
-// Launcher: the `asl-predict` command line (classify videos, shards or a webcam with trained weights).
+// Launcher: the `asl-predict` command line (classify videos, shards, or a live camera, file or stream with trained
+// weights).
 //
 // Videos and images go through the shard builder's crop and resize (`ClipReader`) with the preprocessing the
 // training shards were built with (recorded in the weights' metadata), then the trainer's evaluation sampling
@@ -13,7 +14,7 @@ import Shards
 public struct PredictCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "asl-predict",
-        abstract: "Classify sign-language videos, shards or a webcam stream with trained weights.",
+        abstract: "Classify sign-language videos, shards, or a live camera, video file or stream with trained weights.",
         discussion: """
             --input takes a video, an image, a folder in any layout asl-shards build reads (class folders of videos or \
             images, train/test frame folders), a folder of videos, a shard file (.h5) or a shard directory (every \
@@ -22,6 +23,9 @@ public struct PredictCommand: ParsableCommand {
             margin, stride: from the weights' metadata); --size, --hand-crop, --margin and --stride override it.
             Weights without metadata (converted from torchvision) need --arch; the class count then comes from \
             fc.weight and the names are class_0, class_1, ...
+            --live takes a camera index, a video file or a stream URL: frames are shown (or written with \
+            --output-video) at the source's rate while the model classifies the newest window in the background; \
+            --output then writes one JSON line per classification.
             """,
         version: VersionReport.projectVersion)
 
@@ -29,11 +33,27 @@ public struct PredictCommand: ParsableCommand {
     public var weights: String
     @Option(help: "A video, an image, a folder of them (as asl-shards build reads), a shard file or directory, or an input tensor (.safetensors).")
     public var input: String?
-    @Option(help: "Classify the live stream of this camera index in a window instead of --input (q or Esc quits).")
+    @Option(help: "Classify a live source instead of --input: a camera index (0), a video file or a stream URL (rtsp://, http://); q or Esc in the window quits.")
+    public var live: String?
+    @Option(help: "The same as --live N for camera N.")
     public var camera: Int?
+    @Flag(name: .customLong("no-window"), help: "--live: show no preview window (for servers and recordings).")
+    public var noWindow = false
+    @Option(name: .customLong("output-video"), help: "--live: write the annotated frames to this video file (.mp4: H.264 where the encoder exists, else MPEG-4) at the source's rate and size.")
+    public var outputVideo: String?
+    @Option(help: "--live: classify the window ending at every N-th frame.")
+    public var every = 4
+    @Option(help: "--live: show probabilities averaged over the last K classifications.")
+    public var smooth = 3
+    @Option(help: "--live: below this averaged top-1 probability the overlay says that no sign is recognized.")
+    public var threshold = 0.0
+    @Flag(help: "--live with a file: deliver its frames at its frame rate, as a camera would (windows the model cannot keep up with are dropped); without it a file is read as fast as it decodes and every N-th window is classified.")
+    public var realtime = false
+    @Option(help: "Classify only frames START:END (1-based, inclusive; END -1 = to the end) of a video --input, as WLASL's frame_start/frame_end.")
+    public var range: String?
     @Option(name: .customLong("top-k"), help: "Classes shown per input.")
     public var topK = 5
-    @Option(help: "Write the top-k of every input to this JSON file.")
+    @Option(help: "Write the top-k of every input to this JSON file (with --live: one JSON line per classification).")
     public var output: String?
     @Option(name: .customLong("logits-out"), help: "Write every input's logits to this CSV file (clip_id,logit_0,...).")
     public var logitsOut: String?
@@ -72,9 +92,24 @@ public struct PredictCommand: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard (input == nil) != (camera == nil) else { throw ValidationError("give exactly one of --input and --camera") }
-        guard topK > 0, clips > 0, (frameStride ?? 1) > 0, (size ?? 1) > 0, (stride ?? 1) > 0, (margin ?? 0) >= 0 else {
-            throw ValidationError("--top-k, --clips, --frame-stride, --size and --stride must be positive, --margin at least 0")
+        guard [input != nil, live != nil, camera != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --input, --live and --camera")
+        }
+        guard topK > 0, clips > 0, (frameStride ?? 1) > 0, (size ?? 1) > 0, (stride ?? 1) > 0, (margin ?? 0) >= 0,
+              every > 0, smooth > 0, (0...1).contains(threshold) else {
+            throw ValidationError("--top-k, --clips, --frame-stride, --size, --stride, --every and --smooth must be positive, "
+                                  + "--margin at least 0, --threshold within 0...1")
+        }
+        let isLive = live != nil || camera != nil
+        for (flag, given) in [("--output-video", outputVideo != nil), ("--no-window", noWindow), ("--realtime", realtime)] where given && !isLive {
+            throw ValidationError("\(flag) applies to --live")
+        }
+        if isLive, logitsOut != nil { throw ValidationError("--logits-out applies to --input; --live writes its records with --output") }
+        if let range {
+            guard input != nil else { throw ValidationError("--range applies to a video --input") }
+            guard frameRange(range) != nil else {
+                throw ValidationError("--range takes START:END, 1-based and inclusive (END -1: to the end), e.g. 1:64")
+            }
         }
         if handCrop == .bbox {
             throw ValidationError("--hand-crop bbox takes the source's own box (WLASL's bbox), which a raw video does not have; "
@@ -84,6 +119,13 @@ public struct PredictCommand: ParsableCommand {
             if let value, (try? floats(value))?.count != 3 { throw ValidationError("\(flag) takes three comma-separated numbers") }
         }
         if let classes, classes.split(separator: ",").isEmpty { throw ValidationError("--classes names no class") }
+    }
+
+    /// START:END of --range, or nil when malformed.
+    func frameRange(_ text: String) -> (start: Int, end: Int)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = Int(parts[0]), let end = Int(parts[1]), start >= 1, end == -1 || end >= start else { return nil }
+        return (start, end)
     }
 
     private func floats(_ text: String) throws -> [Float] {
@@ -109,9 +151,8 @@ public struct PredictCommand: ParsableCommand {
                   + "\(s.crop)×\(s.crop), \(clips) window(s) per input")
             let input = try inputPreprocessing(for: s)
             for note in input.notes { print("note: \(note)") }
-            if let camera {
-                try LiveCamera(predictor: predictor, index: camera, topK: topK, size: input.options.size,
-                               frameStride: predictor.spec.frameStride).run()
+            if let source = live ?? camera.map(String.init) {
+                try runLive(source: source, predictor: predictor, preprocessing: input)
                 return
             }
             let failures = try predict(predictor: predictor, preprocessing: input)
@@ -223,8 +264,15 @@ public struct PredictCommand: ParsableCommand {
         }
         for source in try PredictSource.find(at: input!, split: split, framesPerWindow: predictor.spec.frames) {
             switch source {
-            case .clip(let clipInput, let id, let label):
+            case .clip(var clipInput, var id, let label):
                 do {
+                    if let range, let r = frameRange(range) {
+                        guard case .video(let path, _, _) = clipInput.media else {
+                            throw PredictError(path: id, "--range applies to videos, not to images", hint: "drop --range")
+                        }
+                        clipInput.media = .video(path: path, frameStart: r.start, frameEnd: r.end)
+                        id += "[\(range)]"
+                    }
                     let clip = try readClip(clipInput, id: id, preprocessing: preprocessing)
                     report(Prediction(id: id, logits: try predictor.logits(frames: clip.frames, frameCount: clip.frameCount,
                                                                             height: clip.height, width: clip.width,
@@ -271,5 +319,39 @@ public struct PredictCommand: ParsableCommand {
             printError("\(failed.count) of \(failed.count + predictions.count) input(s) could not be classified", rank: nil, size: nil)
         }
         return failed.count
+    }
+
+    /// Runs `--live`: the preprocessing's frame size and margin; the crop follows what moves unless the shards were
+    /// cut from centre squares (`none`) or --hand-crop names another rule.
+    func runLive(source text: String, predictor: Predictor, preprocessing p: InputPreprocessing) throws {
+        var options = LiveOptions(size: p.options.size)
+        switch p.options.handCrop {
+        case .none: options.crop = .centre
+        case .boxes where handCrop != nil:
+            let name = (text as NSString).lastPathComponent
+            let probe = ClipInput(media: .video(path: text, frameStart: 1, frameEnd: -1), label: -1, clipID: name)
+            if let key = probe.boxKey(in: p.options.boxes), let b = p.options.boxes[key], b.count == 4 {
+                options.crop = .box(b[0], b[1], b[2], b[3])
+            } else {
+                print("note: \(name) has no box in the boxes file; the crop follows what moves")
+            }
+        default: options.crop = .motion
+        }
+        options.margin = p.options.margin
+        options.sourceStride = stride
+        options.targetFPS = p.targetFPS
+        options.every = every
+        options.topK = topK
+        options.smooth = smooth
+        options.threshold = threshold
+        options.realtime = realtime
+        options.showWindow = !noWindow
+        options.outputVideo = outputVideo
+        options.outputRecords = output
+        let source = try liveSource(text)
+        let summary = try LiveRecognizer(predictor: predictor, options: options).run(source: source)
+        print(String(format: "live: %d frames (%.4g fps) in %.1f s, %d windows classified, %d dropped while the model was busy",
+                     summary.frames, summary.fps, summary.seconds, summary.classified, summary.dropped)
+              + (summary.codec.map { ", annotated video \(outputVideo!) (\($0))" } ?? ""))
     }
 }
