@@ -29,6 +29,10 @@ public struct LiveResult: Sendable {
     public var timestamp: Double
     public var crop: SquareCrop
     public var probabilities: [Float]
+
+    public init(lastFrame: Int, timestamp: Double, crop: SquareCrop, probabilities: [Float]) {
+        self.lastFrame = lastFrame; self.timestamp = timestamp; self.crop = crop; self.probabilities = probabilities
+    }
 }
 
 /// The background classifier. `classify` maps a window to probabilities; it runs on the classifier's own thread,
