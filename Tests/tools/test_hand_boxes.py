@@ -325,6 +325,33 @@ def _():
     assert code != 0 and 'unknown gloss "cat"' in log, f"an unknown gloss: exit {code}, {log}"
 
 
+FRAMES = os.path.join(WORK, "frames")
+FRAME_HANDS = {}
+
+
+@check("frames: keys are <split>/<class>/<clip>, every K-th image of the clip's folder, a blank clip listed", needs=[MP])
+def _():
+    import cv2
+    for split, clip, xs in [("train", "c1", (100, 200)), ("test", "c2", None)]:
+        folder = os.path.join(FRAMES, split, "wave", clip)
+        os.makedirs(folder)
+        for i in range(4):
+            frame = blank(W, H, seed=i)
+            if xs and i % 2 == 0:  # frames 1 and 3 are the ones --every 2 reads
+                frame, inside, extent = drawn_hand(W, H, xs[i // 2], 130, SCALE, seed=i)
+                FRAME_HANDS.setdefault(f"{split}/wave/{clip}", []).append((inside, extent))
+            cv2.imwrite(os.path.join(folder, f"frame_{i + 1:03d}.png"), frame)
+    out, missing = os.path.join(WORK, "frames.json"), os.path.join(WORK, "frames-missing.txt")
+    code, log = tool("frames", "--root", FRAMES, "--out", out, "--missing", missing, "--every", "2")
+    assert code == 0, log
+    boxes = read_boxes(out)
+    assert list(boxes) == ["train/wave/c1"], f"keys {list(boxes)}; log: {log}"
+    (in0, ext0), (in2, ext2) = FRAME_HANDS["train/wave/c1"]
+    both = (min(ext0[0], ext2[0]), min(ext0[1], ext2[1]), max(ext0[2], ext2[2]), max(ext0[3], ext2[3]))
+    assert_around("train/wave/c1", boxes["train/wave/c1"], in0 + in2, both, tolerance=10)
+    assert read_lines(missing) == ["test/wave/c2"], f"missing list {read_lines(missing)}"
+
+
 @check("a video with rotation metadata gets the box of its frames as stored, which is what the builder crops",
        needs=[MP, (shutil.which("ffmpeg") is not None, "needs the ffmpeg program")])
 def _():
@@ -412,10 +439,10 @@ def assert_builder_used(boxes_file, shards, all_ids):
                             f"({'around ' + str(boxes[clip]) if clip in boxes else 'the centre square'})"
 
 
-@check("asl-shards build images/videos/wlasl --hand-crop boxes:FILE crops each listed clip around its box",
+@check("asl-shards build images/videos/wlasl/frames --hand-crop boxes:FILE crops each listed clip around its box",
        needs=[MP, BUILDER, H5PY])
 def _():
-    assert IMAGE_HANDS and MOVES and WLASL_HANDS, "the source checks above did not make their data"
+    assert IMAGE_HANDS and MOVES and WLASL_HANDS and FRAME_HANDS, "the source checks above did not make their data"
     build(["images", "--root", IMAGES, "--val-fraction", "0", "--test-fraction", "0"],
           os.path.join(WORK, "images.json"), os.path.join(WORK, "shards-images"))
     assert_builder_used(os.path.join(WORK, "images.json"), os.path.join(WORK, "shards-images"),
@@ -427,6 +454,10 @@ def _():
     build(["wlasl", "--json", os.path.join(WLASL, "WLASL.json"), "--videos", os.path.join(WLASL, "videos")],
           os.path.join(WORK, "wlasl.json"), os.path.join(WORK, "shards-wlasl"))
     assert_builder_used(os.path.join(WORK, "wlasl.json"), os.path.join(WORK, "shards-wlasl"), ["00001", "00002", "00003"])
+    build(["frames", "--root", FRAMES, "--val-fraction", "0"], os.path.join(WORK, "frames.json"),
+          os.path.join(WORK, "shards-frames"))
+    assert_builder_used(os.path.join(WORK, "frames.json"), os.path.join(WORK, "shards-frames"),
+                        ["train/wave/c1", "test/wave/c2"])
 
 
 def logits(path):
