@@ -393,7 +393,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     no_hand = sorted(set(no_hand) - boxes.keys())
     write_atomically(args.out, boxes_json(boxes))
     if args.missing:
-        missing = sorted(set(no_hand) | {k for k, _ in unreadable})
+        missing = sorted((set(no_hand) | {k for k, _ in unreadable}) - boxes.keys())
         write_atomically(args.missing, "".join(k + "\n" for k in missing))
 
     print(f"{args.out}: boxes for {len(boxes)} of {len(clips)} clips (--every {args.every})", file=sys.stderr)
