@@ -99,8 +99,7 @@ def drawn_hand(width, height, cx, cy, scale, skin=(150, 180, 230), background=(9
     hand's extent (x0, y0, x1, y1) above the forearm."""
     import cv2
     import numpy as np
-    rng = np.random.default_rng(seed)
-    frame = np.clip(np.full((height, width, 3), background, np.int32) + rng.integers(-8, 9, (height, width, 3)), 0, 255)
+    frame = blank(width, height, background, seed)
     mask = np.zeros((height, width), np.uint8)
     s = scale
 
@@ -135,6 +134,7 @@ def drawn_hand(width, height, cx, cy, scale, skin=(150, 180, 230), background=(9
 
 
 def blank(width, height, background=(90, 110, 80), seed=1):
+    """A BGR frame of `background` with ±8 levels of noise: the texture behind the drawn hands, and a no-hand clip."""
     import numpy as np
     rng = np.random.default_rng(seed)
     return np.clip(np.full((height, width, 3), background, np.int32) + rng.integers(-8, 9, (height, width, 3)), 0, 255).astype(np.uint8)
