@@ -10,7 +10,7 @@ BIN := .build/release
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: deps build install test unit-test mpi-test user-path-test demo bench clean
+.PHONY: deps build install test unit-test mpi-test user-path-test tools-test demo bench clean
 
 # Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing), and h5py,
 # with which a test opens our shards as users' Python code does.
@@ -52,7 +52,13 @@ mpi-test: build
 user-path-test: build
 	bash Tests/cli/run-user-path-tests.sh $(BIN)
 
-test: unit-test mpi-test user-path-test
+# tools/hand_boxes.py against the builder; its detection checks need MediaPipe (pip install mediapipe==0.10.14) in
+# PYTHON's environment and are skipped where it is not, so `make test` never installs it.
+PYTHON ?= python3
+tools-test: build
+	$(PYTHON) Tests/tools/test_hand_boxes.py $(BIN)
+
+test: unit-test mpi-test user-path-test tools-test
 
 # Synthetic data -> shards -> 2-rank training -> test-split prediction; prints the accuracy and the run directory.
 demo: build
