@@ -56,15 +56,25 @@ public struct VideoSource: FrameSource {
 
     public init(location: String, isLive: Bool) { self.location = location; self.isLive = isLive }
 
+    /// A network stream whose connection breaks after its first frames ends the run cleanly (with a note on
+    /// standard error), as its end would; a file that fails to decode is an error.
     public func run(opened: (LiveSourceInfo) throws -> Void, frame: (LiveFrame) throws -> Bool) throws {
+        var delivered = 0
         do {
             try VideoDecoder.stream(location, threads: 2, opened: { info in
                 try opened(LiveSourceInfo(width: info.width, height: info.height, fps: info.fps))
             }) { f in
-                try frame(LiveFrame(rgb: f.rgb, width: f.width, height: f.height, index: f.number - 1, timestamp: f.timestamp))
+                delivered += 1
+                return try frame(LiveFrame(rgb: f.rgb, width: f.width, height: f.height, index: f.number - 1, timestamp: f.timestamp))
             }
         } catch let e as VideoError {
-            throw PredictError(path: location, "\(e.operation) failed: \(e.message)", hint: e.hint)
+            if isLive && delivered > 0 && e.operation == "av_read_frame" {
+                FileHandle.standardError.write(Data("note: \(location) broke off after \(delivered) frames (\(e.message)); ending there\n".utf8))
+                return
+            }
+            let hint = isLive ? "the stream broke off or is not a video FFmpeg can read (an MP4 over HTTP needs a server that "
+                + "answers range requests; MPEG-TS streams need none)" : e.hint
+            throw PredictError(path: location, "\(e.operation) failed: \(e.message)", hint: hint)
         }
     }
 }

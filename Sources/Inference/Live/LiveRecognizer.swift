@@ -38,7 +38,7 @@ public struct LiveOptions: Sendable {
     public var smooth: Int = 1
     /// Below this smoothed top-1 probability the overlay says that no sign is recognized.
     public var threshold: Double = 0
-    /// Pace a file at its frame rate, as a camera would deliver it (windows may then be dropped).
+    /// Pace a file or stream at its frame rate, as a camera would deliver it (windows may then be dropped).
     public var realtime = false
     public var showWindow = true
     /// Annotated frames are written here (atomically, at the source's rate and size).
@@ -100,6 +100,7 @@ public final class LiveRecognizer {
         var encodedSize = (width: 0, height: 0)
         let started = Date()
         var sourceInfo = LiveSourceInfo(width: 0, height: 0, fps: 0)
+        var firstTimestamp: Double?
         // A file is paced only with --realtime; its windows are then offered like a camera's.
         let waitsForModel = !source.isLive && !options.realtime
 
@@ -125,9 +126,11 @@ public final class LiveRecognizer {
             }
             if info.fps <= 0 { options.log("note: \(source.name) reports no frame rate; the annotated video is written at 30 fps") }
         }) { frame in
-            if options.realtime && !source.isLive {
-                let due = started.addingTimeInterval(frame.timestamp).timeIntervalSinceNow
-                if due > 0 { Thread.sleep(forTimeInterval: due) }
+            if options.realtime {
+                // Paced by the source's own timestamps, counted from its first frame (streams start anywhere).
+                if firstTimestamp == nil { firstTimestamp = frame.timestamp }
+                let due = started.addingTimeInterval(frame.timestamp - firstTimestamp!).timeIntervalSinceNow
+                if due > 0 { Thread.sleep(forTimeInterval: min(due, 1)) }
             }
             let bytes = frame.width * frame.height * 3
             if ring?.frameBytes != bytes {

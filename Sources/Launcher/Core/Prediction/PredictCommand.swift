@@ -47,7 +47,7 @@ public struct PredictCommand: ParsableCommand {
     public var smooth = 3
     @Option(help: "--live: below this averaged top-1 probability the overlay says that no sign is recognized.")
     public var threshold = 0.0
-    @Flag(help: "--live with a file: deliver its frames at its frame rate, as a camera would (windows the model cannot keep up with are dropped); without it a file is read as fast as it decodes and every N-th window is classified.")
+    @Flag(help: "--live with a file or stream: deliver its frames at its frame rate, as a camera would (windows the model cannot keep up with are dropped); without it a file is read as fast as it decodes and every N-th window is classified.")
     public var realtime = false
     @Option(help: "Classify only frames START:END (1-based, inclusive; END -1 = to the end) of a video --input, as WLASL's frame_start/frame_end.")
     public var range: String?
