@@ -173,6 +173,23 @@ final class LiveTests: XCTestCase {
         XCTAssertEqual(try records(jsonl).count, classified)
     }
 
+    func testStillImageWeightsClassifyEveryFrameOnItsOwn() throws {
+        let dir = try makeTemporaryDirectory(self, "live-still")
+        let video = dir + "/letters.mp4"
+        try makeVideo(video, frames: 12)
+        let weights = try makeWeights(dir, frames: 1)
+        let jsonl = dir + "/out.jsonl"
+        let r = try runPredict(["--weights", weights, "--live", video, "--no-window", "--every", "1", "--hand-crop", "none",
+                                "--output", jsonl])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let recs = try records(jsonl)
+        XCTAssertEqual(recs.map { $0["frame"] as? Int }, Array(0..<12), "a T=1 model classifies each frame")
+        // Frame 6 alone through --input gives the record's probabilities.
+        let reference = try inputProbabilities(weights: weights, video: video, start: 7, end: 7, crop: "none", dir: dir)
+        let live = try topProbabilities(recs[6])
+        XCTAssertLessThanOrEqual(live.map { abs($0.value - reference[$0.key]!) }.max()!, 1e-5, "\(live) vs \(reference)")
+    }
+
     func testBadSourcesAndOutputsFailClearlyAndLeaveNoFile() throws {
         let dir = try makeTemporaryDirectory(self, "live-bad")
         let weights = try makeWeights(dir)
