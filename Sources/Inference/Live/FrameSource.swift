@@ -72,7 +72,7 @@ public struct VideoSource: FrameSource {
                 FileHandle.standardError.write(Data("note: \(location) broke off after \(delivered) frames (\(e.message)); ending there\n".utf8))
                 return
             }
-            let hint = isLive ? "the stream broke off or is not a video FFmpeg can read (an MP4 over HTTP needs a server that "
+            let hint = isLive && e.operation != "avformat_open_input" ? "the stream broke off or is not a video FFmpeg can read (an MP4 over HTTP needs a server that "
                 + "answers range requests; MPEG-TS streams need none)" : e.hint
             throw PredictError(path: location, "\(e.operation) failed: \(e.message)", hint: hint)
         }
