@@ -63,6 +63,14 @@ final class RunLog {
 
 /// One row per epoch in `history.csv` and `history.json`.
 public final class History {
+    /// The columns of `history.csv`, in this order: where the run was (epoch, optimizer step, learning rate at the
+    /// epoch's end), the epoch's training metrics, then its validation metrics (`val_`, empty without --val). A key
+    /// outside this list follows them, sorted, so that nothing recorded is lost.
+    public static let columns = ["epoch", "step", "lr", "train_loss", "train_top1",
+                                 "val_loss", "val_top1", "val_top5", "val_macro_f1", "val_samples"]
+    /// The columns that count something, written without a fraction (`3`, not `3.0`).
+    public static let integerColumns: Set<String> = ["epoch", "step", "val_samples"]
+
     public private(set) var rows: [[String: Double]] = []
     private let directory: String
 
@@ -81,17 +89,23 @@ public final class History {
         } else {
             rows.append(row)
         }
-        let columns = Array(Set(rows.flatMap { $0.keys })).sorted { a, b in
-            let order = ["epoch", "step"]
-            let ia = order.firstIndex(of: a) ?? order.count, ib = order.firstIndex(of: b) ?? order.count
-            return ia != ib ? ia < ib : a < b
-        }
+        let known = Set(Self.columns)
+        let columns = Self.columns + Set(rows.flatMap { $0.keys }).subtracting(known).sorted()
         var csv = columns.joined(separator: ",") + "\n"
-        for r in rows { csv += columns.map { r[$0].map { "\($0)" } ?? "" }.joined(separator: ",") + "\n" }
+        for r in rows {
+            csv += columns.map { column in
+                r[column].map { Self.integerColumns.contains(column) ? Self.integerText($0) : "\($0)" } ?? ""
+            }.joined(separator: ",") + "\n"
+        }
         try AtomicFile.write(Data(csv.utf8), to: directory + "/history.csv")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try encoder.encode(rows), to: directory + "/history.json")
+    }
+
+    /// A count as an integer; a value that is not a whole number (never expected) keeps its fraction.
+    private static func integerText(_ value: Double) -> String {
+        Int(exactly: value).map(String.init) ?? "\(value)"
     }
 }
