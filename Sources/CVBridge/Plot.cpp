@@ -177,7 +177,9 @@ int cvbridge_write_curves(const double *epochs, int n, const cvbridge_curve *cur
                     largest = std::max(largest, v);
                 }
             }
-            if (!(yHigh > 0)) yHigh = std::isfinite(largest) && largest > yLow ? largest : yLow + 1;
+            // An axis of its own data leaves room above the highest value for the marker labels.
+            if (!(yHigh > 0))
+                yHigh = std::isfinite(largest) && largest > yLow ? largest + 0.12 * (largest - yLow) : yLow + 1;
             const double yStep = niceStep(yHigh - yLow, 5);
             yLow = std::floor(yLow / yStep + 1e-9) * yStep;
             yHigh = std::ceil(yHigh / yStep - 1e-9) * yStep;
@@ -213,21 +215,18 @@ int cvbridge_write_curves(const double *epochs, int n, const cvbridge_curve *cur
             if (panels[p].y_label != nullptr)
                 putVerticalText(image, panels[p].y_label, x0 + 6, (top + bottom) / 2, 0.45);
 
-            // Markers under the curves, labelled at the top (one label row each, so that labels at one epoch stay
-            // readable).
+            const int dot = n <= 30 ? 4 : 2;  // smaller dots where many epochs would merge them into a band
+            // Markers under the curves; markers at one epoch side by side, so that each stays visible.
+            std::vector<int> markerX(marker_count);
             for (int m = 0; m < marker_count; ++m) {
-                const int x = px(markers[m].epoch);
+                markerX[m] = px(markers[m].epoch);
+                for (int earlier = 0; earlier < m; ++earlier)
+                    if (markers[earlier].epoch == markers[m].epoch) markerX[m] += 4;
                 const cv::Scalar colour = fromRGB(markers[m].rgb);
                 for (int y = top; y < bottom; y += 10)
-                    cv::line(image, cv::Point(x, y), cv::Point(x, std::min(y + 6, bottom)), colour, 2);
-                if (markers[m].label == nullptr) continue;
-                int base = 0;
-                const int w = cv::getTextSize(markers[m].label, font, 0.42, 1, &base).width;
-                const int textX = x + 5 + w <= right ? x + 5 : x - 5 - w;  // left of the line at the right edge
-                cv::putText(image, markers[m].label, cv::Point(textX, top + 14 + 16 * m), font, 0.42, colour, 1,
-                            cv::LINE_AA);
+                    cv::line(image, cv::Point(markerX[m], y), cv::Point(markerX[m], std::min(y + 6, bottom)), colour,
+                             2);
             }
-            const int dot = n <= 30 ? 4 : 2;  // smaller dots where many epochs would merge them into a band
             for (int c = 0; c < curve_count; ++c) {
                 if (curves[c].panel != p) continue;
                 const cv::Scalar colour = fromRGB(curves[c].rgb);
@@ -239,6 +238,19 @@ int cvbridge_write_curves(const double *epochs, int n, const cvbridge_curve *cur
                         cv::line(image, at, cv::Point(px(epochs[i + 1]), py(v[i + 1])), colour, 2, cv::LINE_AA);
                     cv::circle(image, at, dot, colour, cv::FILLED, cv::LINE_AA);
                 }
+            }
+            // Marker labels over everything, one row each, on white so that a curve passing behind leaves them
+            // legible.
+            for (int m = 0; m < marker_count; ++m) {
+                if (markers[m].label == nullptr) continue;
+                int base = 0;
+                const cv::Size size = cv::getTextSize(markers[m].label, font, 0.42, 1, &base);
+                const int x = markerX[m] + 5 + size.width <= right ? markerX[m] + 5 : markerX[m] - 5 - size.width;
+                const int y = top + 16 + 16 * m;
+                cv::rectangle(image, cv::Rect(x - 2, y - size.height - 2, size.width + 4, size.height + base + 3),
+                              cv::Scalar(255, 255, 255), cv::FILLED);
+                cv::putText(image, markers[m].label, cv::Point(x, y), font, 0.42, fromRGB(markers[m].rgb), 1,
+                            cv::LINE_AA);
             }
             cv::rectangle(image, cv::Point(left, top), cv::Point(right, bottom), black, 1);
 

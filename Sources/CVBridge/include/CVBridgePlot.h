@@ -22,8 +22,9 @@ typedef struct {
     unsigned int rgb;
 } cvbridge_curve;
 
-/// One panel of a curves chart: a title above it, the label of its y axis, and the top of that axis (`y_max` ≤ 0: a
-/// rounded-up maximum of the panel's values). The y axis starts at 0, or lower when a value is negative.
+/// One panel of a curves chart: a title above it, the label of its y axis, and the top of that axis (`y_max` ≤ 0: the
+/// panel's largest value with room above it for the marker labels, rounded up to a tick). The y axis starts at 0, or
+/// lower when a value is negative.
 typedef struct {
     const char *title;
     const char *y_label;
@@ -31,6 +32,7 @@ typedef struct {
 } cvbridge_panel;
 
 /// A dashed vertical line at `epoch` across every panel, labelled `label` at its top, in the colour `rgb` (0xRRGGBB).
+/// Markers at the same epoch are drawn a few pixels apart, their labels one row below the other.
 typedef struct {
     double epoch;
     const char *label;
