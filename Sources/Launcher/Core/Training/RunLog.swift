@@ -1,5 +1,5 @@
 // Launcher: what a run tells its user — step lines and epoch lines on the console (rank 0), the per-epoch history
-// files, and TensorBoard scalars. No decisions are made here.
+// files, the training curves picture, and TensorBoard scalars. No decisions are made here.
 import Distributed
 import Foundation
 import Support
@@ -9,11 +9,16 @@ final class RunLog {
     /// Rank 0 only.
     private var history: History?
     private var tensorBoard: TensorBoardWriter?
+    private let runDirectory: String
+    /// The heading of `reports/curves.png`.
+    private let curvesTitle: String
     /// Reduced sums since the last step line, and the time the interval started.
     private var interval = (sums: StepSums(), start: Date(), comm: 0.0, steps: 0)
 
-    init(comm: Communicator, runDirectory: String, resuming: Bool) throws {
+    init(comm: Communicator, runDirectory: String, resuming: Bool, curvesTitle: String) throws {
         self.comm = comm
+        self.runDirectory = runDirectory
+        self.curvesTitle = curvesTitle
         if comm.isRoot {
             history = History(directory: runDirectory, resumingFrom: resuming)
             tensorBoard = try TensorBoardWriter(directory: runDirectory + "/tensorboard")
@@ -50,12 +55,23 @@ final class RunLog {
     }
 
     /// Records an epoch's row (`epoch`, `step`, train and `val_` metrics) in the history files and its validation
-    /// scalars in TensorBoard.
-    func epochRow(_ row: [String: Double], step: Int) throws {
-        try history?.record(row)
+    /// scalars in TensorBoard, and redraws `reports/curves.png` from the whole history, marking the `best` epoch
+    /// (by the run's metric) and the epoch frozen layers were unfrozen at.
+    func epochRow(_ row: [String: Double], step: Int, best: (epoch: Int, metric: Metric)?, unfrozeAt: Int?) throws {
+        guard let history else { return }
+        try history.record(row)
         try tensorBoard?.scalars(row.filter { $0.key.hasPrefix("val_") }.reduce(into: [:]) {
             $0["val/" + $1.key.dropFirst(4)] = $1.value
         }, step: step)
+        let reports = runDirectory + "/reports"
+        do {
+            try FileManager.default.createDirectory(atPath: reports, withIntermediateDirectories: true)
+        } catch {
+            throw FileWriteError(path: reports, reason: "cannot create the reports directory "
+                                 + "(\((error as NSError).localizedDescription))")
+        }
+        try TrainingCurves(rows: history.rows, best: best, unfrozeAt: unfrozeAt.map { [$0] } ?? [])
+            .write(to: reports + "/curves.png", title: curvesTitle)
     }
 
     func close() { tensorBoard?.close() }
