@@ -75,17 +75,23 @@ if [ -n "$line1" ] && [ "$line1" = "$line3" ] && echo "$line1" | grep -q " $nval
 else fail "evaluate on 3 ranks equals 1 rank ($nval clips)" "$work/a.log" "$work/b.log"; fi
 
 # 2c. Fine-tuning: pretrained weights with another class count keep the new head; frozen stages unfreeze at the
-#     chosen epoch; local sampling, gradient accumulation and the deterministic reduction run; logs are written.
+#     chosen epoch; local sampling, gradient accumulation and the deterministic reduction run; logs are written:
+#     history.csv with one row per epoch and whole-number epoch and step, and reports/curves.png (a 1200x520 PNG).
 mpirun -np 2 "$T" $COMMON --train "$work/shards3" --val "$work/shards3" --batch-size 4 --epochs 2 --accumulate 2 \
     --pretrained "$work/whole/checkpoints/last/model.safetensors" --freeze conv1,conv2,conv3a --unfreeze-epoch 1 \
     --backbone-lr 0.001 --head-lr 0.01 --sampling local --deterministic --timeline "$work/tl" --out "$work/ft" \
     >"$work/a.log" 2>&1
 if [ $? -eq 0 ] && grep -q "kept the new head (fc.bias, fc.weight)" "$work/a.log" && grep -q "epoch 1: unfroze" "$work/a.log" \
     && [ -f "$work/ft/history.csv" ] && [ -f "$work/ft/history.json" ] && ls "$work/ft/tensorboard/"events.out.tfevents.* >/dev/null \
+    && awk -F, 'NR == 1 { ok = $1 == "epoch" && $2 == "step" } NR > 1 { rows++; if ($1 !~ /^[0-9]+$/ || $2 !~ /^[0-9]+$/) ok = 0 }
+                END { exit !(ok && rows == 2) }' "$work/ft/history.csv" \
+    && python3 -c "import sys; d = open(sys.argv[1], 'rb').read(32); sys.exit(d[:8] != b'\x89PNG\r\n\x1a\n' or
+                   (int.from_bytes(d[16:20], 'big'), int.from_bytes(d[20:24], 'big')) != (1200, 520))" "$work/ft/reports/curves.png" \
     && python3 -c "import json,sys; [json.load(open(f)) for f in sys.argv[1:]]" "$work/tl.rank0.json" "$work/tl.rank1.json" \
     && grep -q "allreduce bucket 0" "$work/tl.rank1.json"; then
     pass "fine-tune with a new head, staged unfreezing, local sampling, accumulation, deterministic reduction, logs"
-else fail "fine-tune with a new head, staged unfreezing, local sampling, accumulation, deterministic reduction, logs" "$work/a.log"; fi
+else fail "fine-tune with a new head, staged unfreezing, local sampling, accumulation, deterministic reduction, logs" "$work/a.log" \
+    "$work/ft/history.csv"; fi
 
 # 3. A loss that becomes NaN stops training with a message naming the step; the last good checkpoint stays.
 $T $COMMON --steps 20 --batch-size 8 --lr 1e9 --checkpoint-every 1 --out "$work/nan" >"$work/a.log" 2>&1

@@ -1,5 +1,5 @@
 // Launcher: what a run tells its user — step lines and epoch lines on the console (rank 0), the per-epoch history
-// files, and TensorBoard scalars. No decisions are made here.
+// files, the training curves picture, and TensorBoard scalars. No decisions are made here.
 import Distributed
 import Foundation
 import Support
@@ -9,11 +9,16 @@ final class RunLog {
     /// Rank 0 only.
     private var history: History?
     private var tensorBoard: TensorBoardWriter?
+    private let runDirectory: String
+    /// The heading of `reports/curves.png`.
+    private let curvesTitle: String
     /// Reduced sums since the last step line, and the time the interval started.
     private var interval = (sums: StepSums(), start: Date(), comm: 0.0, steps: 0)
 
-    init(comm: Communicator, runDirectory: String, resuming: Bool) throws {
+    init(comm: Communicator, runDirectory: String, resuming: Bool, curvesTitle: String) throws {
         self.comm = comm
+        self.runDirectory = runDirectory
+        self.curvesTitle = curvesTitle
         if comm.isRoot {
             history = History(directory: runDirectory, resumingFrom: resuming)
             tensorBoard = try TensorBoardWriter(directory: runDirectory + "/tensorboard")
@@ -50,12 +55,23 @@ final class RunLog {
     }
 
     /// Records an epoch's row (`epoch`, `step`, train and `val_` metrics) in the history files and its validation
-    /// scalars in TensorBoard.
-    func epochRow(_ row: [String: Double], step: Int) throws {
-        try history?.record(row)
+    /// scalars in TensorBoard, and redraws `reports/curves.png` from the whole history, marking the `best` epoch
+    /// (by the run's metric) and the epoch frozen layers were unfrozen at.
+    func epochRow(_ row: [String: Double], step: Int, best: (epoch: Int, metric: Metric)?, unfrozeAt: Int?) throws {
+        guard let history else { return }
+        try history.record(row)
         try tensorBoard?.scalars(row.filter { $0.key.hasPrefix("val_") }.reduce(into: [:]) {
             $0["val/" + $1.key.dropFirst(4)] = $1.value
         }, step: step)
+        let reports = runDirectory + "/reports"
+        do {
+            try FileManager.default.createDirectory(atPath: reports, withIntermediateDirectories: true)
+        } catch {
+            throw FileWriteError(path: reports, reason: "cannot create the reports directory "
+                                 + "(\((error as NSError).localizedDescription))")
+        }
+        try TrainingCurves(rows: history.rows, best: best, unfrozeAt: unfrozeAt.map { [$0] } ?? [])
+            .write(to: reports + "/curves.png", title: curvesTitle)
     }
 
     func close() { tensorBoard?.close() }
@@ -63,6 +79,14 @@ final class RunLog {
 
 /// One row per epoch in `history.csv` and `history.json`.
 public final class History {
+    /// The columns of `history.csv`, in this order: where the run was (epoch, optimizer step, learning rate at the
+    /// epoch's end), the epoch's training metrics, then its validation metrics (`val_`, empty without --val). A key
+    /// outside this list follows them, sorted, so that nothing recorded is lost.
+    public static let columns = ["epoch", "step", "lr", "train_loss", "train_top1",
+                                 "val_loss", "val_top1", "val_top5", "val_macro_f1", "val_samples"]
+    /// The columns that count something, written without a fraction (`3`, not `3.0`).
+    public static let integerColumns: Set<String> = ["epoch", "step", "val_samples"]
+
     public private(set) var rows: [[String: Double]] = []
     private let directory: String
 
@@ -81,17 +105,23 @@ public final class History {
         } else {
             rows.append(row)
         }
-        let columns = Array(Set(rows.flatMap { $0.keys })).sorted { a, b in
-            let order = ["epoch", "step"]
-            let ia = order.firstIndex(of: a) ?? order.count, ib = order.firstIndex(of: b) ?? order.count
-            return ia != ib ? ia < ib : a < b
-        }
+        let known = Set(Self.columns)
+        let columns = Self.columns + Set(rows.flatMap { $0.keys }).subtracting(known).sorted()
         var csv = columns.joined(separator: ",") + "\n"
-        for r in rows { csv += columns.map { r[$0].map { "\($0)" } ?? "" }.joined(separator: ",") + "\n" }
+        for r in rows {
+            csv += columns.map { column in
+                r[column].map { Self.integerColumns.contains(column) ? Self.integerText($0) : "\($0)" } ?? ""
+            }.joined(separator: ",") + "\n"
+        }
         try AtomicFile.write(Data(csv.utf8), to: directory + "/history.csv")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try encoder.encode(rows), to: directory + "/history.json")
+    }
+
+    /// A count as an integer; a value that is not a whole number (never expected) keeps its fraction.
+    private static func integerText(_ value: Double) -> String {
+        Int(exactly: value).map(String.init) ?? "\(value)"
     }
 }

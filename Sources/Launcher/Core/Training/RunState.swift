@@ -16,6 +16,9 @@ public struct RunState: Codable, Equatable {
     public var bestEpoch: Int?
     public var epochsWithoutImprovement = 0
     public var unfrozen = false
+    /// The epoch at whose start staged unfreezing happened, for the marker in `reports/curves.png`; nil while frozen,
+    /// without --freeze, or in a checkpoint that predates the field.
+    public var unfrozeAtEpoch: Int?
     /// Loss, correct and seen summed over the current epoch's steps so far (so that an epoch resumed midway reports
     /// its whole training loss and accuracy); nil at the start of an epoch.
     public var epochTrainSums: StepSums?

@@ -150,7 +150,8 @@ public final class Trainer {
                          accumulate: options.accumulate, timeline: timeline)
         step.freeze(prefixes: state.unfrozen ? [] : o.freezePrefixes)
 
-        log = try RunLog(comm: comm, runDirectory: runDirectory, resuming: resume.directory != nil)
+        log = try RunLog(comm: comm, runDirectory: runDirectory, resuming: resume.directory != nil,
+                         curvesTitle: "\(o.arch.rawValue): loss and accuracy per epoch")
         // A stalled rank ends itself without MPI (the watchdog thread may not call MPI); mpirun then ends the job.
         watchdog = Watchdog(timeout: o.stallTimeout) { [comm] label, seconds in
             printError("no progress in '\(label)' for \(Int(seconds)) s (--stall-timeout \(o.stallTimeout)); ending this "
@@ -250,7 +251,8 @@ public final class Trainer {
             row["step"] = Double(state.step)
             if finishedEpoch { state.epoch += 1; state.samplesDoneInEpoch = 0; state.epochTrainSums = nil }
             if comm.isRoot {
-                try log.epochRow(row, step: state.step)
+                try log.epochRow(row, step: state.step, best: state.bestEpoch.map { ($0, o.metric) },
+                                 unfrozeAt: state.unfrozeAtEpoch)
                 try saveCheckpoint(best: improved)
             }
             if coordinator.shouldStopEarly(state, patience: o.patience) {
@@ -286,6 +288,7 @@ public final class Trainer {
         guard try coordinator.shouldUnfreeze(state, atEpoch: options.unfreezeEpoch, onPlateau: options.unfreezeOnPlateau)
         else { return }
         state.unfrozen = true
+        state.unfrozeAtEpoch = state.epoch
         state.epochsWithoutImprovement = 0
         step.freeze(prefixes: [])
         print0(comm, "epoch \(state.epoch): unfroze \(options.freezePrefixes.joined(separator: ",")) "
