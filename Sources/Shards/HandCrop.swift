@@ -180,8 +180,13 @@ public enum ImageOps {
 
     /// Writes RGB `[height, width, 3]` to `path` atomically, in the format its extension names (see `encodeRGB`).
     public static func writeRGB(_ rgb: [UInt8], width: Int, height: Int, to path: String, jpegQuality: Int = 95) throws {
-        let data = try encodeRGB(rgb, width: width, height: height, fileExtension: (path as NSString).pathExtension.lowercased(),
+        let data: Data
+        do {
+            data = try encodeRGB(rgb, width: width, height: height, fileExtension: (path as NSString).pathExtension.lowercased(),
                                  jpegQuality: jpegQuality)
+        } catch let e as ImageError {
+            throw ImageError(path: path, operation: e.operation, code: e.code, hint: e.hint)
+        }
         try AtomicFile.write(data, to: path)
     }
 }

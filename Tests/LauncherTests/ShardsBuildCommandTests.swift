@@ -43,7 +43,7 @@ final class ShardsBuildCommandTests: XCTestCase {
 
     func testStaticSynthBuildsIntoOneFrameClipsAndRefusesVideoOptions() throws {
         let dir = try temporaryDirectory()
-        for (arguments, wanted) in [(["--static", "--frames", "3"], "--frames describe videos"),
+        for (arguments, wanted) in [(["--static", "--frames", "3"], "--frames describes videos"),
                                     (["--format", "jpg"], "--format chooses the image format of --static")] {
             XCTAssertThrowsError(try ShardsCommand.parseAsRoot(["synth", "--out", dir + "/s"] + arguments)) {
                 XCTAssertTrue(ShardsCommand.message(for: $0).contains(wanted), ShardsCommand.message(for: $0))

@@ -38,7 +38,8 @@ struct SynthCommand: ParsableCommand {
         if stills {
             let videoOnly = [("--signers", signers), ("--frames", frames), ("--fps", fps)].filter { $0.1 != nil }.map(\.0)
             guard videoOnly.isEmpty else {
-                throw ValidationError("\(videoOnly.joined(separator: ", ")) describe videos; --static draws still images (options: --classes, --images-per-class, --size, --format, --seed)")
+                throw ValidationError("\(videoOnly.joined(separator: ", ")) \(videoOnly.count == 1 ? "describes" : "describe") videos; "
+                                      + "--static draws still images (options: --classes, --images-per-class, --size, --format, --seed)")
             }
         } else if format != nil {
             throw ValidationError("--format chooses the image format of --static; videos are always MP4")
