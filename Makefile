@@ -10,7 +10,7 @@ BIN := .build/release
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: deps build install test unit-test mpi-test user-path-test tools-test demo bench clean
+.PHONY: deps build install test unit-test mpi-test user-path-test tools-test demo demo-static bench clean
 
 # Installs whatever of APT_PACKAGES is missing (apt-get update once, only when something is missing), and h5py,
 # with which a test opens our shards as users' Python code does.
@@ -64,6 +64,12 @@ test: unit-test mpi-test user-path-test tools-test
 demo: build
 	$(BIN)/asl-dist-train --version
 	bash tools/demo.sh
+
+# The same for still images (T=1): synthetic hand-shape PNGs in class folders -> one-frame shards -> 2-rank training ->
+# the test split and one image file classified.
+demo-static: build
+	$(BIN)/asl-dist-train --version
+	bash tools/demo.sh --static
 
 clean:
 	rm -rf .build

@@ -69,6 +69,28 @@ int cvbridge_imread_rgb(const char *path, uint8_t **pixels, int *height, int *wi
     }
 }
 
+int cvbridge_imencode_rgb(const char *extension, const uint8_t *rgb, int height, int width, int jpeg_quality,
+                          uint8_t **bytes, size_t *count) {
+    if (!extension || !rgb || !bytes || !count || height <= 0 || width <= 0) return CVBRIDGE_E_ARGUMENT;
+    try {
+        const cv::Mat in(height, width, CV_8UC3, const_cast<uint8_t *>(rgb));
+        cv::Mat bgr;
+        cv::cvtColor(in, bgr, cv::COLOR_RGB2BGR);
+        std::vector<uchar> encoded;
+        const std::vector<int> params = {cv::IMWRITE_JPEG_QUALITY, std::clamp(jpeg_quality, 0, 100)};
+        if (!cv::imencode(extension, bgr, encoded, params) || encoded.empty()) return CVBRIDGE_E_ENCODE;
+        uint8_t *buffer = static_cast<uint8_t *>(std::malloc(encoded.size()));
+        if (!buffer) return CVBRIDGE_E_ARGUMENT;
+        std::memcpy(buffer, encoded.data(), encoded.size());
+        *bytes = buffer;
+        *count = encoded.size();
+        return 0;
+    } catch (...) {
+        // imencode throws (rather than returning false) for an extension it has no encoder for.
+        return CVBRIDGE_E_ENCODE;
+    }
+}
+
 void cvbridge_free(void *pointer) { std::free(pointer); }
 
 int cvbridge_motion_accumulate(const uint8_t *rgb, int h, int w, uint8_t *previous_grey, float *accumulator,

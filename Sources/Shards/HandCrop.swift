@@ -1,7 +1,9 @@
 // Shards: the hand-centric crop — one square box per clip (the same for every frame), from WLASL's bbox, from the
-// motion across the clip, from a file of boxes, or the centre square — and the area resize through OpenCV.
+// motion across the clip, from a file of boxes, or the centre square — and the area resize and image files through
+// OpenCV.
 import CVBridge
 import Foundation
+import Support
 
 /// Where a clip's crop box comes from.
 public enum HandCropMode: Equatable, Sendable, CustomStringConvertible {
@@ -158,6 +160,34 @@ public enum ImageOps {
         }
         defer { cvbridge_free(p) }
         return (Array(UnsafeBufferPointer(start: p, count: Int(h) * Int(w) * 3)), Int(w), Int(h))
+    }
+
+    /// Encodes RGB `[height, width, 3]` as the bytes of an image file whose format the extension names (`png`, `jpg`,
+    /// any other OpenCV writes); JPEG at `jpegQuality` (0-100).
+    public static func encodeRGB(_ rgb: [UInt8], width: Int, height: Int, fileExtension: String,
+                                 jpegQuality: Int = 95) throws -> Data {
+        precondition(rgb.count == width * height * 3, "rgb must be height×width×3 bytes")
+        var bytes: UnsafeMutablePointer<UInt8>? = nil
+        var count = 0
+        let rc = cvbridge_imencode_rgb("." + fileExtension, rgb, Int32(height), Int32(width), Int32(jpegQuality), &bytes, &count)
+        guard rc == 0, let b = bytes else {
+            throw ImageError(path: "<\(fileExtension) image>", operation: "cvbridge_imencode_rgb", code: rc,
+                             hint: rc == -4 ? "OpenCV has no encoder for .\(fileExtension)" : "invalid size \(width)×\(height)")
+        }
+        defer { cvbridge_free(b) }
+        return Data(bytes: b, count: count)
+    }
+
+    /// Writes RGB `[height, width, 3]` to `path` atomically, in the format its extension names (see `encodeRGB`).
+    public static func writeRGB(_ rgb: [UInt8], width: Int, height: Int, to path: String, jpegQuality: Int = 95) throws {
+        let data: Data
+        do {
+            data = try encodeRGB(rgb, width: width, height: height, fileExtension: (path as NSString).pathExtension.lowercased(),
+                                 jpegQuality: jpegQuality)
+        } catch let e as ImageError {
+            throw ImageError(path: path, operation: e.operation, code: e.code, hint: e.hint)
+        }
+        try AtomicFile.write(data, to: path)
     }
 }
 

@@ -1,7 +1,9 @@
 // Tests: `asl-shards synth` and `asl-shards build` as a user types them — a mistake in the source fails before
-// any output exists, and a correct command writes shards and a manifest.
+// any output exists, a correct command writes shards and a manifest, and still images from `synth --static` become
+// one-frame clips.
 import Foundation
 import Launcher
+import Shards
 import XCTest
 
 final class ShardsBuildCommandTests: XCTestCase {
@@ -37,5 +39,23 @@ final class ShardsBuildCommandTests: XCTestCase {
         let splits = try XCTUnwrap(manifest?["splits"] as? [String: [String: Any]])
         XCTAssertEqual(splits.values.compactMap { $0["clips"] as? Int }.reduce(0, +), 12)
         XCTAssertEqual((manifest?["build_options"] as? [String: String])?["split_by_signer"], "true")
+    }
+
+    func testStaticSynthBuildsIntoOneFrameClipsAndRefusesVideoOptions() throws {
+        let dir = try temporaryDirectory()
+        for (arguments, wanted) in [(["--static", "--frames", "3"], "--frames describes videos"),
+                                    (["--format", "jpg"], "--format chooses the image format of --static")] {
+            XCTAssertThrowsError(try ShardsCommand.parseAsRoot(["synth", "--out", dir + "/s"] + arguments)) {
+                XCTAssertTrue(ShardsCommand.message(for: $0).contains(wanted), ShardsCommand.message(for: $0))
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/s"))
+        try run(["synth", "--static", "--out", dir + "/stills", "--classes", "3", "--images-per-class", "10", "--size", "32"])
+        try run(["build", "images", "--root", dir + "/stills", "--out", dir + "/shards", "--size", "16", "--shards", "1"])
+        let manifest = try Manifest.read(fromDirectory: dir + "/shards")
+        XCTAssertEqual(manifest.classes, ["B", "D", "L"])
+        XCTAssertEqual(manifest.splits.values.map(\.clips).reduce(0, +), 30)
+        for (name, split) in manifest.splits { XCTAssertEqual(split.frames, split.clips, "\(name): every image is one frame") }
+        XCTAssertEqual(Set(manifest.splits.keys), ["train", "val", "test"])
     }
 }

@@ -1,5 +1,5 @@
 // Tests: the hand-centric crop — square boxes clamped to the frame, OpenCV's area resize against a plain Swift
-// area average, and the motion box around what moves.
+// area average, and the motion box around what moves — and image files read and written through OpenCV.
 import Foundation
 import Shards
 import XCTest
@@ -91,6 +91,22 @@ final class HandCropTests: XCTestCase {
         XCTAssertEqual(image.width, 3); XCTAssertEqual(image.height, 2)
         XCTAssertEqual(image.pixels, rgb)
         XCTAssertThrowsError(try ImageOps.readRGB(path: dir + "/missing.png"))
+    }
+
+    func testWrittenPNGsReadBackAsTheSameRGBAndAnUnknownFormatNamesTheFile() throws {
+        let dir = try ShardFixture.directory(self)
+        // 3×2 pixels: red, green, blue / white, black, grey; swapped channels would turn red into blue.
+        let rgb: [UInt8] = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 128, 128, 128]
+        try ImageOps.writeRGB(rgb, width: 3, height: 2, to: dir + "/rgb.png")
+        let image = try ImageOps.readRGB(path: dir + "/rgb.png")
+        XCTAssertEqual(image.width, 3); XCTAssertEqual(image.height, 2)
+        XCTAssertEqual(image.pixels, rgb)
+        try ImageOps.writeRGB(rgb, width: 3, height: 2, to: dir + "/rgb.jpg")
+        XCTAssertEqual(try ImageOps.readRGB(path: dir + "/rgb.jpg").width, 3)
+        XCTAssertThrowsError(try ImageOps.writeRGB(rgb, width: 3, height: 2, to: dir + "/rgb.nosuchformat")) {
+            XCTAssertTrue("\($0)".contains(dir + "/rgb.nosuchformat") && "\($0)".contains("no encoder for .nosuchformat"), "\($0)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["rgb.jpg", "rgb.png"])
     }
 
     func testHandCropModesParseAndUnknownOnesAreRejected() throws {

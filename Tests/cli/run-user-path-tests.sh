@@ -185,5 +185,23 @@ if grep -q "warning: no val split: with --val-fraction 0.15 a class needs at lea
     pass "a build too small for a val split warns and says what it costs and how to fix it"
 else fail "a build too small for a val split warns" "$work/img.log"; fi
 
+# 5. Still images (T=1), as `make demo-static` runs them: `synth --static` class folders -> `build images` one-frame
+#    shards -> two steps on 2 ranks at --frames 1 -> asl-predict gives one image file its shard's logits, and scores the
+#    class folders by their names.
+d="$work/static"
+"$S" synth --static --out "$d/synth" --classes 3 --images-per-class 8 --size 32 --seed 4 >"$d.synth.log" 2>&1 &&
+"$S" build images --root "$d/synth" --out "$d/shards" --size 24 --hand-crop none --shards 1 >"$d.build.log" 2>&1 &&
+mpirun -np 2 --oversubscribe "$T" $TRAIN --frames 1 --crop-size 20 --train "$d/shards" --steps 2 --out "$d/run" >"$d.train.log" 2>&1 &&
+"$P" --weights "$d/run/checkpoints/last" --input "$d/shards" --split test --logits-out "$d/shards.csv" >"$d.p1.log" 2>&1 &&
+image=$(sed -n 2p "$d/shards.csv" | cut -d, -f1) &&
+"$P" --weights "$d/run/checkpoints/last" --input "$d/synth/$image" --logits-out "$d/image.csv" >"$d.p2.log" 2>&1 &&
+same_logits "$d/image.csv" "$d/shards.csv" >"$d.cmp" 2>&1 &&
+"$P" --weights "$d/run/checkpoints/last" --input "$d/synth" >"$d.p3.log" 2>&1
+if [ $? -eq 0 ] && grep -q "wrote 24 32x32 PNG images in 3 class folders" "$d.synth.log" &&
+    grep -q "train: 18 clips, 18 frames" "$d.build.log" && grep -q "2 rank(s)" "$d.train.log" &&
+    grep -q "1 frames at 20×20" "$d.p2.log" && grep -q "labelled inputs: top-1 .* over 24 clips" "$d.p3.log"; then
+    pass "synth --static images build into one-frame shards, train at --frames 1 on 2 ranks, and an image file gets its shard's logits ($(cat "$d.cmp"))"
+else fail "synth --static -> build images -> T=1 training -> asl-predict on an image" "$d.synth.log" "$d.build.log" "$d.train.log" "$d.p2.log" "$d.cmp" "$d.p3.log"; fi
+
 echo "${TEST_LABEL:-user-path}: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

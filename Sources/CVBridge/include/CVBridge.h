@@ -18,6 +18,8 @@ extern "C" {
 #define CVBRIDGE_E_OPENCV (-2)
 /// cv::imread could not read or decode the file.
 #define CVBRIDGE_E_READ (-3)
+/// cv::imencode has no encoder for the extension, or the encoder failed.
+#define CVBRIDGE_E_ENCODE (-4)
 
 /// The OpenCV version this binary is linked against, e.g. "4.6.0". Static storage; do not free.
 const char *cvbridge_version(void);
@@ -36,7 +38,15 @@ int cvbridge_crop_resize_area(const uint8_t *src, int src_h, int src_w, int x0, 
 /// the file is missing, unreadable or not an image.
 int cvbridge_imread_rgb(const char *path, uint8_t **pixels, int *height, int *width);
 
-/// Releases a buffer returned by cvbridge_imread_rgb.
+/// Encodes `rgb` [height, width, 3] as an image file's bytes with cv::imencode, the format chosen by `extension`
+/// (".png", ".jpg", …; JPEG at `jpeg_quality` 0-100). On success `*bytes` holds `*count` bytes allocated with malloc,
+/// to be released with cvbridge_free. Encoding to memory, not cv::imwrite, lets the caller write the file atomically
+/// (OpenCV picks the encoder from the file name, which a temporary name would hide). Returns CVBRIDGE_E_ENCODE when
+/// OpenCV has no encoder for `extension` or the encoder fails.
+int cvbridge_imencode_rgb(const char *extension, const uint8_t *rgb, int height, int width, int jpeg_quality,
+                          uint8_t **bytes, size_t *count);
+
+/// Releases a buffer returned by cvbridge_imread_rgb or cvbridge_imencode_rgb.
 void cvbridge_free(void *pointer);
 
 /// One step of motion accumulation over a clip. `rgb` is the next frame [h, w, 3]; `previous_grey` [h, w] holds the
