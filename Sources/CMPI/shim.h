@@ -17,10 +17,14 @@ static inline MPI_Datatype cmpi_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype cmpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype cmpi_int32(void) { return MPI_INT32_T; }
 static inline MPI_Datatype cmpi_int64(void) { return MPI_INT64_T; }
+// bfloat16 values travel as their 16 bits, summed by a user-defined operator (MPI has no bfloat16 type).
+static inline MPI_Datatype cmpi_uint16(void) { return MPI_UINT16_T; }
 // Reduction operators.
 static inline MPI_Op cmpi_op_sum(void) { return MPI_SUM; }
 static inline MPI_Op cmpi_op_min(void) { return MPI_MIN; }
 static inline MPI_Op cmpi_op_max(void) { return MPI_MAX; }
+// The null operator handle, before a user-defined one is created.
+static inline MPI_Op cmpi_op_null(void) { return MPI_OP_NULL; }
 // In-place allreduce sentinel (a cast pointer constant, so not importable as a literal).
 static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
 // MPI_Info "no hints" handle for MPI_Comm_split_type.

@@ -1,12 +1,14 @@
 // Distributed: the communicator every other module talks to: rank, size, and the collectives data-parallel
-// training needs, over Float/Double/Int32/Int64 buffers.
+// training needs, over Float/Double/Int32/Int64 buffers, and sums of bfloat16 buffers for compressed gradients.
 //
 // Two implementations share these semantics exactly: `MPICommunicator` (Open MPI, for jobs started by mpirun or
 // srun) and `SingleProcessCommunicator` (rank 0 of 1, so that everything above runs and is tested without mpirun).
 // Collectives are blocking unless named `start…`; buffers are reduced in place.
 
+import Support
+
 /// Element types a collective can carry.
-public enum ScalarKind: Sendable { case float, double, int32, int64 }
+public enum ScalarKind: Sendable { case float, double, int32, int64, bfloat16 }
 
 /// Swift element types a collective can carry.
 public protocol CommScalar { static var scalarKind: ScalarKind { get } }
@@ -14,6 +16,28 @@ extension Float: CommScalar { public static var scalarKind: ScalarKind { .float 
 extension Double: CommScalar { public static var scalarKind: ScalarKind { .double } }
 extension Int32: CommScalar { public static var scalarKind: ScalarKind { .int32 } }
 extension Int64: CommScalar { public static var scalarKind: ScalarKind { .int64 } }
+
+/// A bfloat16 as its 16 bits (see Support's `BFloat16`). Collectives move it at half a Float's bytes; a sum adds
+/// each pair of operands in float32 and rounds the result to bfloat16 (min and max are not offered).
+public struct BFloat16Value: CommScalar, Equatable, Sendable {
+    public var bits: UInt16
+    public init(bits: UInt16) { self.bits = bits }
+    public init(_ x: Float) { bits = BFloat16.bits(x) }
+    public var float: Float { BFloat16.float(bits) }
+    public static var scalarKind: ScalarKind { .bfloat16 }
+
+    /// Rounds `source` into `destination` (at least as long).
+    public static func narrow(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<BFloat16Value>) {
+        precondition(destination.count >= source.count, "destination shorter than source")
+        destination.withMemoryRebound(to: UInt16.self) { BFloat16.narrow(source.baseAddress!, into: $0.baseAddress!, count: source.count) }
+    }
+
+    /// Widens `source` into `destination` (at least as long).
+    public static func widen(_ source: UnsafeBufferPointer<BFloat16Value>, into destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(destination.count >= source.count, "destination shorter than source")
+        source.withMemoryRebound(to: UInt16.self) { BFloat16.widen($0.baseAddress!, into: destination.baseAddress!, count: source.count) }
+    }
+}
 
 /// Reduction operators.
 public enum ReduceOp: String, Sendable { case sum, min, max }

@@ -5,8 +5,10 @@
 // reports that every gradient at or above some offset is final, each bucket lying wholly above it starts its
 // non-blocking allreduce, and communication runs while backward computes the rest. Bucket boundaries depend only
 // on the buffer size and the bucket size, so they are identical on every rank and the reduction does not depend
-// on timing.
+// on timing. With `Transport.bf16` (Horovod's compression, in bfloat16) each bucket travels as bfloat16 — half the
+// bytes on the wire — and is summed in float32 at each step of the reduction.
 import Foundation
+import Support
 
 public final class GradientBuckets {
     /// How buckets are reduced.
@@ -18,9 +20,21 @@ public final class GradientBuckets {
         case deterministic
     }
 
+    /// What the buckets are sent as.
+    public enum Transport: String, Sendable, CaseIterable {
+        /// The gradients as they are.
+        case fp32
+        /// Rounded to bfloat16 (to nearest, ties to even) for the wire, summed in float32 and rounded again after
+        /// each addition, then widened back to float32: about 3 significant digits, half the bytes.
+        case bf16
+    }
+
     /// Element ranges of the gradient buffer, in the order they are reduced (highest offsets first).
     public let buckets: [Range<Int>]
     public let mode: Mode
+    public let transport: Transport
+    /// Per bucket, its bfloat16 copy while it travels (bf16 transport only).
+    private var wire: [[BFloat16Value]] = []
     private let communicator: Communicator
     private let gradient: UnsafeMutableBufferPointer<Float>
     private var pending: [PendingAllreduce?]
@@ -35,12 +49,14 @@ public final class GradientBuckets {
     ///   - gradient: the model's flat gradient buffer; must stay alive and in place.
     ///   - reducedRange: the elements to reduce (e.g. only the trainable suffix of the table when the lower layers
     ///     are frozen); elements outside it are left as they are.
-    ///   - bucketBytes: fused bucket size; 25 MB as PyTorch DDP by default.
+    ///   - bucketBytes: fused bucket size, counted in float32 gradients; 25 MB as PyTorch DDP by default.
+    ///   - transport: fp32, or bf16 to halve the bytes sent.
     public init(communicator: Communicator, gradient: UnsafeMutableBufferPointer<Float>, reducedRange: Range<Int>? = nil,
-                bucketBytes: Int = 25 * 1024 * 1024, mode: Mode = .overlapped) {
+                bucketBytes: Int = 25 * 1024 * 1024, mode: Mode = .overlapped, transport: Transport = .fp32) {
         self.communicator = communicator
         self.gradient = gradient
         self.mode = mode
+        self.transport = transport
         let range = reducedRange ?? 0..<gradient.count
         let perBucket = max(1, bucketBytes / MemoryLayout<Float>.stride)
         var cuts: [Range<Int>] = []
@@ -52,6 +68,7 @@ public final class GradientBuckets {
         }
         buckets = cuts
         pending = Array(repeating: nil, count: cuts.count)
+        if transport == .bf16 { wire = cuts.map { [BFloat16Value](repeating: BFloat16Value(bits: 0), count: $0.count) } }
     }
 
     /// Call before backward of a step whose gradients will be reduced.
@@ -85,6 +102,7 @@ public final class GradientBuckets {
             while started < buckets.count { try startBucket(started); started += 1 }
             for (i, p) in pending.enumerated() {
                 try p?.wait()
+                if transport == .bf16 { widen(i) }
                 onBucketEvent?(i, false)
             }
         case .deterministic:
@@ -104,13 +122,48 @@ public final class GradientBuckets {
     private func startBucket(_ i: Int) throws {
         onBucketEvent?(i, true)
         let b = buckets[i]
-        let slice = UnsafeMutableBufferPointer(rebasing: gradient[b])
-        pending[i] = try communicator.startAllreduce(slice, op: .sum)
+        switch transport {
+        case .fp32:
+            pending[i] = try communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: gradient[b]), op: .sum)
+        case .bf16:
+            // The buffer stays in place until finish() waits on it: `wire` is never resized during a step.
+            pending[i] = try wire[i].withUnsafeMutableBufferPointer { w in
+                BFloat16Value.narrow(UnsafeBufferPointer(rebasing: gradient[b]), into: w)
+                return try communicator.startAllreduce(w, op: .sum)
+            }
+        }
+    }
+
+    /// Copies bucket `i`'s reduced bfloat16 sums back into the gradient as float32.
+    private func widen(_ i: Int) {
+        let b = buckets[i]
+        wire[i].withUnsafeBufferPointer { BFloat16Value.widen($0, into: UnsafeMutableBufferPointer(rebasing: gradient[b])) }
     }
 
     /// Sums `range` over ranks in rank order, in pieces of at most 1 M elements per rank to bound the scratch space.
+    /// With bf16 transport the pieces travel as bfloat16 and are summed in float32.
     private func reduceInRankOrder(_ range: Range<Int>) throws {
         let n = communicator.size
+        if transport == .bf16 {
+            let piece = 1 << 20
+            var start = range.lowerBound
+            var send: [BFloat16Value] = [], received: [BFloat16Value] = []
+            while start < range.upperBound {
+                let count = min(piece, range.upperBound - start)
+                send = (start..<(start + count)).map { BFloat16Value(gradient[$0]) }
+                if received.count != count * n { received = [BFloat16Value](repeating: BFloat16Value(bits: 0), count: count * n) }
+                try send.withUnsafeBufferPointer { s in
+                    try received.withUnsafeMutableBufferPointer { try communicator.allgather(s, into: $0) }
+                }
+                for j in 0..<count {
+                    var total: Float = received[j].float
+                    for r in 1..<n { total += received[r * count + j].float }
+                    gradient[start + j] = total
+                }
+                start += count
+            }
+            return
+        }
         let piece = 1 << 20
         var start = range.lowerBound
         while start < range.upperBound {

@@ -12,6 +12,8 @@ public final class MPICommunicator: Communicator {
     public let localSize: Int
     private let world: MPI_Comm
     private var finalized = false
+    /// The bfloat16 sum operator, created on first use.
+    private var bfloat16SumOp: MPI_Op?
 
     /// Initializes MPI (once per process) and queries the job's layout.
     /// Threads: only the thread that created the communicator calls MPI (MPI_THREAD_FUNNELED).
@@ -48,6 +50,7 @@ public final class MPICommunicator: Communicator {
     public func finalize() throws {
         guard !finalized else { return }
         finalized = true
+        if bfloat16SumOp != nil { try Self.check(MPI_Op_free(&bfloat16SumOp), "MPI_Op_free", rank: rank) }
         try Self.check(MPI_Finalize(), "MPI_Finalize", rank: rank)
     }
 
@@ -64,7 +67,7 @@ public final class MPICommunicator: Communicator {
 
     public func allreduce<T: CommScalar>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp) throws {
         for (base, count) in chunks(buffer) {
-            try check(MPI_Allreduce(cmpi_in_place(), base, count, datatype(T.self), mpiOp(op), world), "MPI_Allreduce")
+            try check(MPI_Allreduce(cmpi_in_place(), base, count, datatype(T.self), try mpiOp(op, T.self), world), "MPI_Allreduce")
         }
     }
 
@@ -82,7 +85,7 @@ public final class MPICommunicator: Communicator {
         let pending = MPIPendingAllreduce(communicator: self)
         for (base, count) in chunks(buffer) {
             var request: MPI_Request? = cmpi_request_null()
-            try check(MPI_Iallreduce(cmpi_in_place(), base, count, datatype(T.self), mpiOp(op), world, &request),
+            try check(MPI_Iallreduce(cmpi_in_place(), base, count, datatype(T.self), try mpiOp(op, T.self), world, &request),
                       "MPI_Iallreduce")
             pending.requests.append(request)
         }
@@ -169,15 +172,37 @@ public final class MPICommunicator: Communicator {
         case .double: return cmpi_double()
         case .int32: return cmpi_int32()
         case .int64: return cmpi_int64()
+        case .bfloat16: return cmpi_uint16()
         }
     }
 
-    private func mpiOp(_ op: ReduceOp) -> MPI_Op? {
+    /// The MPI operator for `op` over `T`: MPI's own, or for bfloat16 sums the user-defined one below.
+    private func mpiOp<T: CommScalar>(_ op: ReduceOp, _ type: T.Type) throws -> MPI_Op? {
+        if T.scalarKind == .bfloat16 {
+            guard op == .sum else {
+                throw CommunicatorError(operation: "allreduce", rank: rank, code: -1,
+                                        message: "bfloat16 buffers can only be summed, not reduced with \(op)")
+            }
+            return try bfloat16Sum()
+        }
         switch op {
         case .sum: return cmpi_op_sum()
         case .min: return cmpi_op_min()
         case .max: return cmpi_op_max()
         }
+    }
+
+    /// Sums bfloat16 operands pairwise in float32, rounding each result to bfloat16 (created once, commutative).
+    private func bfloat16Sum() throws -> MPI_Op? {
+        if let op = bfloat16SumOp { return op }
+        var op: MPI_Op? = cmpi_op_null()
+        try check(MPI_Op_create({ input, output, length, _ in
+            guard let input, let output, let length else { return }
+            BFloat16.add(input.assumingMemoryBound(to: UInt16.self), into: output.assumingMemoryBound(to: UInt16.self),
+                         count: Int(length.pointee))
+        }, 1, &op), "MPI_Op_create")
+        bfloat16SumOp = op
+        return op
     }
 
     private func checkRoot(_ root: Int, _ operation: String) throws {

@@ -8,6 +8,7 @@
 // reference (and the fallback for CPUs without bf16 instructions) that a faster bf16 kernel is tested against.
 import COpenBLAS
 import Foundation
+import Support
 
 /// The arithmetic of a layer's matrix products.
 public enum Precision: String, CaseIterable, Sendable {
@@ -51,12 +52,7 @@ public enum GEMM {
 public enum BF16 {
     /// `x` rounded to the nearest bfloat16, ties to even; NaN stays NaN, overflow goes to ±infinity.
     @inline(__always)
-    public static func round(_ x: Float) -> Float {
-        let bits = x.bitPattern
-        if x.isNaN { return x }
-        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
-        return Float(bitPattern: rounded)
-    }
+    public static func round(_ x: Float) -> Float { BFloat16.round(x) }
 
     /// Rounds a [rows, columns] matrix stored with row length `stride` into `out` (row length `columns`).
     public static func round(_ x: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,

@@ -28,6 +28,16 @@ mpirun -np 2 "$T" $COMMON --steps 5 --batch-size 4 --out "$work/np2" >"$work/b.l
 if [ $? -eq 0 ]; then pass "-np 1 x batch 8 equals -np 2 x batch 4 after 5 steps: $(tail -1 "$work/c.log")"
 else fail "-np 1 x batch 8 equals -np 2 x batch 4 after 5 steps" "$work/a.log" "$work/b.log" "$work/c.log"; fi
 
+# 1b. Gradients sent as bf16 (--allreduce-precision bf16) train the same run within bf16's rounding: not bit-equal
+#     to fp32 transport (so the bf16 path ran), and far from the 1e-3 a wrong average makes.
+mpirun -np 2 "$T" $COMMON --steps 5 --batch-size 4 --allreduce-precision bf16 --out "$work/np2bf16" >"$work/b.log" 2>&1 &&
+"$T" compare-weights "$work/np2/checkpoints/last/model.safetensors" "$work/np2bf16/checkpoints/last/model.safetensors" \
+    --tolerance 2e-4 >"$work/c.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && ! grep -q "largest difference 0.000e+00" "$work/c.log"; then
+    pass "--allreduce-precision bf16 after 5 steps: near fp32 transport, not equal to it: $(tail -1 "$work/c.log")"
+else fail "--allreduce-precision bf16 after 5 steps stays near fp32 transport" "$work/b.log" "$work/c.log"; fi
+
 # 2. A run killed at a random moment and resumed ends with the weights of a run never interrupted, bit for bit (same
 #    rank count). Checkpoints every step, so the kill lands between or inside checkpoint writes.
 mpirun -np 2 "$T" $COMMON --steps 16 --batch-size 4 --out "$work/whole" >"$work/a.log" 2>&1

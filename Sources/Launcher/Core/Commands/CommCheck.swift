@@ -53,6 +53,17 @@ public struct CommCheck: ParsableCommand {
             try comm.allreduce(&i64, op: .sum)
             expect(i64 == [Int64(n * (n - 1) / 2) << 40], "allreduce Int64 sum: \(i64)")
 
+            // bfloat16 sum: small integers are exact in bfloat16, so the sum is exact too; min is refused.
+            var h = [BFloat16Value(Float(r + 1)), BFloat16Value(-2 * Float(r + 1))]
+            try comm.allreduce(&h, op: .sum)
+            let tri = Float(n * (n + 1) / 2)
+            expect(h.map(\.float) == [tri, -2 * tri], "allreduce bfloat16 sum: \(h.map(\.float))")
+            if n > 1 {
+                var refused = false
+                do { try comm.allreduce(&h, op: .min) } catch { refused = true }
+                expect(refused, "allreduce bfloat16 min is refused")
+            }
+
             // Allgather: rank k contributes [k, k*k].
             let g = try comm.allgather([Int32(r), Int32(r * r)])
             expect(g == (0..<n).flatMap { [Int32($0), Int32($0 * $0)] }, "allgather Int32: \(g)")
@@ -68,19 +79,33 @@ public struct CommCheck: ParsableCommand {
 
             // Bucketed gradient averaging, overlapped and deterministic: rank r holds r+1 (times the element's index
             // parity) everywhere; the average is known in closed form. Bucket size is odd so that buckets are uneven.
+            // With bf16 transport the values (r+1)·(1 + j/1000 mod 7) are not all exact in bfloat16: the average
+            // must be within bfloat16's rounding: at most 2^-8 relative per rounding, once per rank's value sent and once
+            // per partial sum, which over n ranks stays below n + 1 roundings of the mean.
             for mode in [GradientBuckets.Mode.overlapped, .deterministic] {
-                var grad = (0..<10_001).map { Float(r + 1) * Float($0 % 2 == 0 ? 1 : -1) }
+              for transport in GradientBuckets.Transport.allCases {
+                let wiggle: (Int) -> Float = transport == .fp32 ? { _ in 1 } : { 1 + Float($0 % 7) / 1000 }
+                var grad = (0..<10_001).map { (j: Int) -> Float in Float(r + 1) * (j % 2 == 0 ? 1 : -1) * wiggle(j) }
                 try grad.withUnsafeMutableBufferPointer { g in
                     let buckets = GradientBuckets(communicator: comm, gradient: g, reducedRange: 1..<10_001,
-                                                  bucketBytes: 4 * 997, mode: mode)
+                                                  bucketBytes: 4 * 997, mode: mode, transport: transport)
                     buckets.beginStep()
                     // Backward reports progress from the end of the buffer downwards.
                     for offset in stride(from: 10_001, through: 0, by: -1500) { try buckets.gradientsReady(from: offset) }
                     try buckets.finish()
                 }
                 let mean = Float(n + 1) / 2
-                let ok = grad[0] == Float(r + 1) && (1..<grad.count).allSatisfy { abs(grad[$0] - mean * ($0 % 2 == 0 ? 1 : -1)) < 1e-5 }
-                expect(ok, "gradient buckets (\(mode)) average: first values \(grad.prefix(4))")
+                let tolerance: Float = transport == .fp32 ? 1e-5 : Float(n + 1) * mean / 256
+                var worst: Float = 0
+                for j in 1..<grad.count {
+                    let sign: Float = j % 2 == 0 ? 1 : -1
+                    worst = max(worst, abs(grad[j] - mean * sign * wiggle(j)))
+                }
+                // bf16 must really round: some of these averages are not bfloat16 numbers.
+                expect(transport == .fp32 || worst > 0, "gradient buckets (\(mode), bf16) give the exact fp32 average")
+                expect(grad[0] == Float(r + 1) * wiggle(0) && worst <= tolerance,
+                       "gradient buckets (\(mode), \(transport)) average: max |error| \(worst) > \(tolerance); first values \(grad.prefix(4))")
+              }
             }
 
             // Arrival check: every rank reaches step 1 (and, with --stall-rank, one of them too late).

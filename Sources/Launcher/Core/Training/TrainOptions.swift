@@ -1,6 +1,7 @@
 // Launcher: the options of `asl-dist-train` training runs. Scripts and docs rely on these names; a config file
 // (`--config FILE`) may set any of them, and flags typed on the command line win.
 import ArgumentParser
+import Distributed
 import Foundation
 import NN
 
@@ -51,6 +52,9 @@ public struct TrainOptions: ParsableArguments {
     // Distributed
     @Option(help: "Gradient bucket size in MB.") public var bucketMb: Double = 25
     @Flag(help: "Reduce gradients in a fixed order so results do not depend on timing.") public var deterministic = false
+    @Option(name: .customLong("allreduce-precision"),
+            help: "Send gradient buckets as fp32, or as bf16 (half the bytes on the wire, summed in fp32; like Horovod's compression).")
+    public var allreducePrecision: GradientBuckets.Transport = .fp32
     @Flag(help: "Do not synchronize BatchNorm statistics across ranks.") public var noSyncBn = false
     @Option(help: "Seconds a rank may be missing from a collective before the job is aborted.")
     public var stallTimeout: Double = 300

@@ -16,6 +16,7 @@ final class TrainStep {
     let clipGradNorm: Double
     let bucketBytes: Int
     let deterministic: Bool
+    let transport: GradientBuckets.Transport
     let timeline: Timeline?
     private(set) var buckets: GradientBuckets!
     /// Backward's "gradients final from this offset on" events, forwarded to the buckets on steps whose gradients
@@ -30,6 +31,7 @@ final class TrainStep {
         self.comm = comm; self.model = model; self.optimizer = optimizer; self.accumulate = accumulate
         labelSmoothing = Float(o.labelSmoothing); clipGradNorm = o.clipGradNorm
         bucketBytes = Int(o.bucketMb * 1024 * 1024); deterministic = o.deterministic
+        transport = o.allreducePrecision
         self.timeline = timeline
     }
 
@@ -41,7 +43,7 @@ final class TrainStep {
             .map { s.entries[$0].offset }.min() ?? s.parameterCount
         buckets = GradientBuckets(communicator: comm, gradient: s.gradients.buffer,
                                   reducedRange: lowest..<s.parameterCount, bucketBytes: bucketBytes,
-                                  mode: deterministic ? .deterministic : .overlapped)
+                                  mode: deterministic ? .deterministic : .overlapped, transport: transport)
         if let tl = timeline {
             buckets.onBucketEvent = { i, starting in
                 starting ? tl.begin("allreduce bucket \(i)", thread: 1) : tl.end("allreduce bucket \(i)", thread: 1)

@@ -2,6 +2,7 @@
 // `--metric`). The raw values are the names typed on the command line and in config files; swift-argument-parser
 // rejects any other value, naming the flag and listing these.
 import ArgumentParser
+import Distributed
 import Foundation
 
 /// How training clips are spread over ranks.
@@ -60,3 +61,5 @@ public enum Metric: String, CaseIterable, ExpressibleByArgument, Sendable, Custo
         }
     }
 }
+
+extension GradientBuckets.Transport: ExpressibleByArgument {}
