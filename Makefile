@@ -2,7 +2,7 @@
 # they install the native packages first (as root), then build in release mode (debug builds are 10-100x slower
 # on the numeric loops the tests exercise).
 
-APT_PACKAGES := pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools \
+APT_PACKAGES := pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools \
 	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg libopencv-dev zlib1g-dev strace
 SWIFT_BUILD := swift build -c release
 BIN := .build/release

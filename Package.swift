@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // asl-dist-train: data-parallel training of 3D-CNN sign-language recognizers across MPI ranks on CPUs.
 //
-// Products are split by dependency weight (as swift-nio does): NN needs only OpenBLAS, Shards needs HDF5,
+// Products are split by dependency weight (as swift-nio does): NN needs only OpenBLAS and oneDNN, Shards needs HDF5,
 // FFmpeg and OpenCV, Distributed needs only Open MPI, Inference needs NN and Shards; the executables wire them
 // together.
 import PackageDescription
@@ -29,6 +29,8 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN: bf16 matrix products (matmul primitive) for --precision bf16; no pkg-config file, links "dnnl".
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         // zlib (a dependency of libhdf5-dev): the loader inflates compressed frame chunks itself, outside the HDF5 lock.
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "Support"),
 
         // Tensors, layers with hand-written backward, models, losses, optimizers, weights. No MPI.
-        .target(name: "NN", dependencies: ["COpenBLAS", "Support"]),
+        .target(name: "NN", dependencies: ["COpenBLAS", "CDNNL", "Support"]),
         // HDF5 shard format, decoding, crops, augmentation, loader. No MPI, no model.
         .target(name: "Shards", dependencies: ["CHDF5", "CZlib", "CFFmpeg", "CVBridge", "Support"]),
         // Open MPI communicator, gradient buckets, SyncBN reducer, watchdog. No model knowledge.

@@ -14,7 +14,8 @@ Format of each fixture `<name>.json` + `<name>.bin`:
 With `--full-width DIR` it instead writes `DIR/r2plus1d_18_full.{json,bin}`: torchvision's own r2plus1d_18 (7 classes)
 on a 1x3x4x32x32 clip, with weights (also as `r2plus1d_18_full.st`, a safetensors state dict), logits, loss and
 the gradients of a few tensors in training and in evaluation mode (the Swift test
-FullWidthParityTests runs this on the fly when torch is importable).
+FullWidthParityTests runs this on the fly when torch is importable). With `--autocast DIR` it writes full-width
+r2plus1d_18 and c3d logits in float64 and the deviation of PyTorch's bf16 autocast from them (BF16ParityTests).
 
 Tensor names: `weights/<state-dict key>`, `input`, `logits_train`, `logits_eval`, `grad/<key>`, `grad_eval/<key>`,
 `running_after/<key>`. It also writes `r2plus1d_18_keys.json`: the full-width torchvision state-dict keys and
@@ -155,9 +156,37 @@ def full_width(out):
            {"arch": "r2plus1d_18", "width": 64, "classes": 7})
 
 
+def autocast_deviation(out):
+    """Full-width r2plus1d_18 (torchvision) and c3d (the seed's), random weights with non-trivial BN, one 8x56x56
+    clip: evaluation logits in float64 (the reference), and how far PyTorch's own bf16 autocast (with
+    channels_last_3d) lands from them, relative to the largest logit. Writes DIR/<arch>_bf16.{json,bin,st}."""
+    from safetensors.torch import save_file
+    for arch in ["r2plus1d_18", "c3d"]:
+        torch.manual_seed(5)
+        model = r2plus1d_18(num_classes=7) if arch == "r2plus1d_18" else C3D(64, 7)
+        gen = torch.Generator().manual_seed(6)
+        randomize_bn(model, gen)
+        model.eval()
+        x = torch.randn(2, 3, 8, 56, 56, generator=gen)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(out, arch + "_bf16.st"))
+        w = Writer(out)
+        w.add("input", x)
+        with torch.no_grad():
+            reference = model.double()(x.double())
+            model = model.float().to(memory_format=torch.channels_last_3d)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                autocast = model(x.contiguous(memory_format=torch.channels_last_3d)).double()
+        w.add("logits", reference)
+        deviation = ((autocast - reference).abs().max() / reference.abs().max()).item()
+        w.save(arch + "_bf16", {"autocast_deviation": deviation, "torch": torch.__version__}, {"arch": arch, "classes": 7})
+        print(arch, "autocast bf16 deviation", deviation)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--full-width":
         return full_width(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] == "--autocast":
+        return autocast_deviation(sys.argv[2])
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     make("r2plus1d_18_w4", ScaledR2Plus1D(4, 5), {"arch": "r2plus1d_18", "width": 4, "classes": 5,

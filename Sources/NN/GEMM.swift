@@ -4,8 +4,9 @@
 //
 // bf16 here is mixed precision as PyTorch's autocast does it: both inputs are rounded to bfloat16 (8-bit mantissa,
 // round to nearest even), products are accumulated in fp32, the output is fp32. This implementation rounds copies
-// of the inputs and multiplies them with OpenBLAS's sgemm, which gives exactly those numerics on any CPU; it is the
-// reference (and the fallback for CPUs without bf16 instructions) that a faster bf16 kernel is tested against.
+// of the inputs and multiplies them with OpenBLAS's sgemm (`multiplyRoundedReference`), which gives exactly those
+// numerics on any CPU: the reference the fast path, oneDNN's bf16 matmul (OneDNN.swift), is tested against, and the
+// fallback where oneDNN cannot run a shape.
 import COpenBLAS
 import Foundation
 import Support
@@ -19,6 +20,10 @@ public enum Precision: String, CaseIterable, Sendable {
 }
 
 public enum GEMM {
+    /// Whether bf16 products go through oneDNN (true, the default) or always through the rounded reference; for
+    /// tests that compare the two on whole models.
+    nonisolated(unsafe) public static var bf16UsesOneDNN = true
+
     /// C = alpha · op(A) · op(B) + beta · C, all row-major: op(A) is [m, k], op(B) [k, n], C [m, n]; op(X) is X, or
     /// Xᵀ when its `trans` flag is set (then X is stored [k, m] or [n, k]). `lda`, `ldb`, `ldc` are the stored row
     /// lengths. Runs on the calling thread with OpenBLAS's current thread count (see `BLAS.singleThreaded`).
@@ -29,15 +34,26 @@ public enum GEMM {
         case .fp32:
             sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         case .bf16:
-            // Rounded copies of the stored operands (same layout, rows packed), then an fp32 product.
-            let (aRows, aCols) = transA ? (k, m) : (m, k)
-            let (bRows, bCols) = transB ? (n, k) : (k, n)
-            let scratch = BF16Scratch.forCurrentThread
-            let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
-            BF16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
-            BF16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
-            sgemm(transA, transB, m, n, k, alpha, ra, aCols, rb, bCols, beta, c, ldc)
+            if bf16UsesOneDNN, OneDNN.multiplyBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) { return }
+            multiplyRoundedReference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
+    }
+
+    /// The bf16 reference: rounded copies of the stored operands (same layout, rows packed), then OpenBLAS's fp32
+    /// product — exactly bf16 inputs with fp32 accumulation, on any CPU. The oneDNN path is tested against it.
+    public static func multiplyRoundedReference(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                                alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                                b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                                                c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let (aRows, aCols) = transA ? (k, m) : (m, k)
+        let (bRows, bCols) = transB ? (n, k) : (k, n)
+        let scratch = BF16Scratch.forCurrentThread
+        let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
+        BF16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
+        BF16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
+        sgemm(transA, transB, m, n, k, alpha, ra, aCols, rb, bCols, beta, c, ldc)
     }
 
     private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,

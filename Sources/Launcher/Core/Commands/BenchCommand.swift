@@ -13,6 +13,7 @@ public struct BenchCommand: ParsableCommand {
         abstract: "Time train steps and eval forwards of one architecture on random clips.",
         discussion: "The last line printed is a JSON object with the measured numbers.")
 
+    @Option(help: "GEMM arithmetic: fp32, or bf16 (bf16 inputs, fp32 accumulation).") var precision: Precision = .fp32
     @Option(help: "Architecture.")
     var arch: Architecture = .r2plus1d18
     @Option(name: .customLong("batch-size"), help: "Clips per step.")
@@ -75,6 +76,7 @@ public struct BenchCommand: ParsableCommand {
         // command's `--threads` is parsed by the parent and does not reach subcommands.
         try Job.run(threads: threads) { comm in
             let model = try arch.makeModel(classes: classes, width: width, temporalStride: temporalStride)
+            if let note = Precision.apply(precision, to: model) { print0(comm, note) }
             if let staged = model as? StagedClassifier {
                 for c in staged.convolutions {
                     if let columnBudget { c.columnBudget = columnBudget }
@@ -86,7 +88,7 @@ public struct BenchCommand: ParsableCommand {
             var rng = SeededRandom(keys: 7)
             for i in 0..<input.count { input.data[i] = Float(rng.nextGaussian()) }
             let labels = (0..<batchSize).map { $0 % classes }
-            print0(comm, "bench: \(arch) width \(width), \(model.store.parameterCount) parameters, input "
+            print0(comm, "bench: \(arch) width \(width) \(precision), \(model.store.parameterCount) parameters, input "
                    + "\(input.shape), \(BLAS.threads) thread(s), \(steps) timed step(s)")
 
             let sgemm = BLAS.measureSgemmGFLOPs()

@@ -23,6 +23,7 @@ public struct EvaluateCommand: ParsableCommand {
     @Option(help: "Crop size (default: the weights' metadata).") var cropSize: Int?
     @Option(help: "Loader threads per rank.") var workers = 2
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @Option(help: "GEMM arithmetic: fp32, or bf16 (bf16 inputs, fp32 accumulation).") var precision: Precision = .fp32
 
     public init() {}
 
@@ -32,6 +33,7 @@ public struct EvaluateCommand: ParsableCommand {
             overrides.arch = arch; overrides.frames = frames; overrides.crop = cropSize; overrides.frameStride = frameStride
             let predictor = try Predictor(weights: weights, overrides: overrides)
             let spec = predictor.spec
+            if let note = Precision.apply(precision, to: predictor.model) { print0(comm, note) }
             let options = try TrainOptions.parse([
                 "--frames", "\(spec.frames)", "--crop-size", "\(spec.crop)", "--frame-stride", "\(spec.frameStride)",
                 "--batch-size", "\(batchSize)", "--test-clips", "\(testClips)", "--workers", "\(workers)",

@@ -72,6 +72,8 @@ public struct PredictCommand: ParsableCommand {
     @Option(help: "Keep every k-th video frame, as asl-shards build --stride (default: the build's, adapted to the video's fps so that its frames match the training frames' rate).")
     public var stride: Int?
 
+    @Option(help: "GEMM arithmetic: fp32, or bf16 (bf16 inputs, fp32 accumulation, as PyTorch's autocast).")
+    public var precision: Precision = .fp32
     @Option(help: "Override the architecture (required for weights without metadata).")
     public var arch: Architecture?
     @Option(help: "Override the model width (default: metadata, else inferred from the weights).")
@@ -147,6 +149,7 @@ public struct PredictCommand: ParsableCommand {
         do {
             let predictor = try Predictor(weights: weights, overrides: overrides)
             let s = predictor.spec
+            if let note = Precision.apply(precision, to: predictor.model) { print(note) }
             print("asl-predict: \(s.arch) width \(s.width), \(s.classes.count) classes, \(s.frames) frames at "
                   + "\(s.crop)×\(s.crop), \(clips) window(s) per input")
             let input = try inputPreprocessing(for: s)

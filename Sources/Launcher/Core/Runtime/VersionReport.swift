@@ -12,6 +12,7 @@ public enum VersionReport {
             "asl-dist-train \(projectVersion)",
             "Open MPI: \(MPIRuntime.libraryVersion().split(separator: "\n").first.map(String.init) ?? "unknown")",
             "OpenBLAS: \(BLAS.config) (core \(BLAS.coreName))",
+            "oneDNN: \(OneDNN.version) (ISA \(OneDNN.isa); bf16 \(OneDNN.hasNativeBF16 ? "native" : "emulated"))",
             "HDF5: \(NativeLibraries.hdf5Version)",
             "FFmpeg: \(NativeLibraries.ffmpegVersion)",
             "OpenCV: \(NativeLibraries.openCVVersion)",

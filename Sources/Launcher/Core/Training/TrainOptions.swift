@@ -52,6 +52,8 @@ public struct TrainOptions: ParsableArguments {
     // Distributed
     @Option(help: "Gradient bucket size in MB.") public var bucketMb: Double = 25
     @Flag(help: "Reduce gradients in a fixed order so results do not depend on timing.") public var deterministic = false
+    @Option(help: "Arithmetic of the conv and linear GEMMs: fp32, or bf16 (mixed precision as PyTorch's autocast: bf16 inputs, fp32 accumulation; weights, gradients, optimizer state, BN statistics and reductions stay fp32).")
+    public var precision: Precision = .fp32
     @Option(name: .customLong("allreduce-precision"),
             help: "Send gradient buckets as fp32, or as bf16 (half the bytes on the wire, summed in fp32; like Horovod's compression).")
     public var allreducePrecision: GradientBuckets.Transport = .fp32

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import NN
 
 /// How training clips are spread over ranks.
 public enum SamplingMode: String, CaseIterable, ExpressibleByArgument, Sendable {
@@ -63,3 +64,13 @@ public enum Metric: String, CaseIterable, ExpressibleByArgument, Sendable, Custo
 }
 
 extension GradientBuckets.Transport: ExpressibleByArgument {}
+
+extension Precision: ExpressibleByArgument {
+    /// Sets `model` to `precision`; for bf16 on a CPU without native bf16 returns the note rank 0 prints once.
+    static func apply(_ precision: Precision, to model: VideoClassifier) -> String? {
+        model.precision = precision
+        guard precision == .bf16, !OneDNN.hasNativeBF16 else { return nil }
+        return "note: --precision bf16 on a CPU without bf16 instructions (oneDNN dispatches to \(OneDNN.isa)): "
+            + "oneDNN emulates it, which is slower than fp32 here"
+    }
+}
