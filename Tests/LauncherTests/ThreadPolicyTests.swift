@@ -27,4 +27,13 @@ final class ThreadPolicyTests: XCTestCase {
         XCTAssertEqual(ThreadPolicy.decide(requested: 5, environment: env, onlineCores: 16, allowedCores: 16,
                                            localSize: 8).threads, 5)
     }
+
+    func testAGenericOpenBLASKernelOnAVX512OrAVX2NamesTheCoreTypeToUse() {
+        let avx512: Set<String> = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl"]
+        let note = ThreadPolicy.kernelNote(coreName: "Prescott", cpuFlags: avx512)
+        XCTAssertTrue(note?.contains("OPENBLAS_CORETYPE=SkylakeX") ?? false, note ?? "no note")
+        XCTAssertTrue(ThreadPolicy.kernelNote(coreName: "Prescott", cpuFlags: ["avx2", "fma"])?.contains("=Haswell") ?? false)
+        XCTAssertNil(ThreadPolicy.kernelNote(coreName: "SkylakeX", cpuFlags: avx512), "a good choice gets no note")
+        XCTAssertNil(ThreadPolicy.kernelNote(coreName: "Prescott", cpuFlags: ["sse3"]), "nothing better to name")
+    }
 }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import NN
 
 public enum Job {
     /// Runs `body` as one rank of the job. An error thrown on any rank is printed with its rank and aborts every
@@ -21,6 +22,7 @@ public enum Job {
         if announce {
             print0(comm, "asl-dist-train: \(comm.size) rank(s), \(policy.threads) OpenBLAS thread(s) per rank "
                    + "(\(policy.reason))")
+            if let note = ThreadPolicy.kernelNote(coreName: BLAS.coreName, cpuFlags: ThreadPolicy.cpuFlags) { print0(comm, note) }
         }
         do {
             try body(comm)

@@ -34,4 +34,27 @@ public struct ThreadPolicy: Equatable {
         BLAS.threads = policy.threads
         return policy
     }
+
+    /// A note when OpenBLAS fell back to a generic kernel set on a CPU with AVX-512 or AVX2 (it does not recognise
+    /// some virtual CPUs: an "Intel Xeon Processor" VM got Prescott's SSE3 kernels), naming the OPENBLAS_CORETYPE that
+    /// uses the CPU's vector units; nil when OpenBLAS chose well. `cpuFlags`: the `flags` of /proc/cpuinfo.
+    public static func kernelNote(coreName: String, cpuFlags: Set<String>) -> String? {
+        let generic: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai", "Coppermine",
+                                    "Northwood", "Banias", "Opteron", "Barcelona"]
+        guard generic.contains(coreName) else { return nil }
+        let better: String
+        if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl"]) { better = "SkylakeX" }
+        else if cpuFlags.isSuperset(of: ["avx2", "fma"]) { better = "Haswell" }
+        else { return nil }
+        return "note: OpenBLAS chose its \(coreName) kernels on a CPU with \(better == "SkylakeX" ? "AVX-512" : "AVX2"); "
+            + "export OPENBLAS_CORETYPE=\(better) before starting (on every node) for faster fp32 GEMMs"
+    }
+
+    /// The `flags` of the first processor in /proc/cpuinfo (empty where there is none).
+    public static var cpuFlags: Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
 }
