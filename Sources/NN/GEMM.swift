@@ -49,7 +49,7 @@ public enum GEMM {
                                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
         let (aRows, aCols) = transA ? (k, m) : (m, k)
         let (bRows, bCols) = transB ? (n, k) : (k, n)
-        let scratch = BF16Scratch.forCurrentThread
+        let scratch = OperandScratch<Float>.forCurrentThread(key: "asl.nn.bf16-reference-scratch")
         let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
         BF16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
         BF16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
@@ -80,22 +80,22 @@ public enum BF16 {
     }
 }
 
-/// Per-thread buffers for the rounded operands: GEMMs run on several worker threads at once (Winograd chunks,
-/// clip-parallel convs), each with its own.
-final class BF16Scratch {
-    private var buffers: [UnsafeMutablePointer<Float>?] = [nil, nil]
+/// Per-thread operand buffers: GEMMs run on several worker threads at once (Winograd chunks, clip-parallel convs),
+/// each with its own. `Element` is Float for the rounded reference, UInt16 (bf16 bits) for oneDNN.
+final class OperandScratch<Element> {
+    private var buffers: [UnsafeMutablePointer<Element>?] = [nil, nil]
     private var capacities = [0, 0]
 
-    static var forCurrentThread: BF16Scratch {
-        let key = "asl.nn.bf16-scratch"
-        if let s = Thread.current.threadDictionary[key] as? BF16Scratch { return s }
-        let s = BF16Scratch()
+    /// The calling thread's scratch stored under `key`, made on first use.
+    static func forCurrentThread(key: String) -> OperandScratch {
+        if let s = Thread.current.threadDictionary[key] as? OperandScratch { return s }
+        let s = OperandScratch()
         Thread.current.threadDictionary[key] = s
         return s
     }
 
-    /// Buffer `slot` (0 or 1) with room for `count` floats; its contents are not kept.
-    func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+    /// Buffer `slot` (0 or 1) with room for `count` elements; its contents are not kept.
+    func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Element> {
         if capacities[slot] < count {
             buffers[slot]?.deallocate()
             buffers[slot] = .allocate(capacity: count)

@@ -43,9 +43,10 @@ public enum OneDNN {
         let key = Key(transA: transA, transB: transB, m: m, n: n, k: k, ldc: ldc, alpha: alpha, beta: beta, threads: threads)
         guard let primitive = engine.primitive(for: key) else { return false }
         let scratch = Scratch.forCurrentThread
+        let operands = OperandScratch<UInt16>.forCurrentThread(key: "asl.nn.onednn-operands")
         let (aRows, aCols) = transA ? (k, m) : (m, k)
         let (bRows, bCols) = transB ? (n, k) : (k, n)
-        let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
+        let ra = operands.buffer(0, count: aRows * aCols), rb = operands.buffer(1, count: bRows * bCols)
         for r in 0..<aRows { BFloat16.narrow(a + r * lda, into: ra + r * aCols, count: aCols) }
         for r in 0..<bRows { BFloat16.narrow(b + r * ldb, into: rb + r * bCols, count: bCols) }
         _ = cdnnl_set_omp_threads(Int32(threads))  // without an OpenMP runtime oneDNN runs sequentially
@@ -155,10 +156,8 @@ public enum OneDNN {
         }
     }
 
-    /// Per-thread bf16 operand buffers and stream.
+    /// Per-thread oneDNN scratchpad and stream (the bf16 operands live in an `OperandScratch<UInt16>`).
     final class Scratch {
-        private var buffers: [UnsafeMutablePointer<UInt16>?] = [nil, nil]
-        private var capacities = [0, 0]
         private var streamHandle: dnnl_stream_t?
         private var pad: UnsafeMutableRawPointer?
         private var padBytes = 0
@@ -169,15 +168,6 @@ public enum OneDNN {
             let s = Scratch()
             Thread.current.threadDictionary[key] = s
             return s
-        }
-
-        func buffer(_ i: Int, count: Int) -> UnsafeMutablePointer<UInt16> {
-            if capacities[i] < count {
-                buffers[i]?.deallocate()
-                buffers[i] = .allocate(capacity: count)
-                capacities[i] = count
-            }
-            return buffers[i]!
         }
 
         /// This thread's scratchpad for a primitive, at least `bytes` long, 64-byte aligned.
@@ -199,7 +189,6 @@ public enum OneDNN {
         }
 
         deinit {
-            buffers.forEach { $0?.deallocate() }
             pad?.deallocate()
             if let streamHandle { dnnl_stream_destroy(streamHandle) }
         }

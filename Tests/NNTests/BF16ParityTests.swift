@@ -7,29 +7,7 @@ import XCTest
 
 final class BF16ParityTests: XCTestCase {
     func testFullWidthModelsInBF16DeviateAtMostThreeTimesPyTorchAutocast() throws {
-        func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3"] + arguments
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
-        guard let probe = try? python(["-c", "import torch, torchvision, safetensors"]), probe.status == 0 else {
-            throw XCTSkip("PyTorch/torchvision/safetensors not importable by python3; the autocast comparison needs them")
-        }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("tools/make_nn_fixtures.py").path
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nn-bf16-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try python([script, "--autocast", dir.path])
-        XCTAssertEqual(run.status, 0, "fixture script failed: \(run.output)")
-        guard run.status == 0 else { return }
+        let dir = try torchFixtureDirectory(self, flag: "--autocast")
         var report: [String] = []
         for arch in ["r2plus1d_18", "c3d"] {
             let f = try Fixture(json: dir.appendingPathComponent("\(arch)_bf16.json"), bin: dir.appendingPathComponent("\(arch)_bf16.bin"))

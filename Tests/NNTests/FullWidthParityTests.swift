@@ -6,31 +6,8 @@ import NN
 import XCTest
 
 final class FullWidthParityTests: XCTestCase {
-    private func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     func testFullWidthR2Plus1D18MatchesTorchvision() throws {
-        guard let probe = try? python(["-c", "import torch, torchvision"]), probe.status == 0 else {
-            throw XCTSkip("PyTorch/torchvision not importable by python3; full-width parity needs them")
-        }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("tools/make_nn_fixtures.py").path
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nn-full-width-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try python([script, "--full-width", dir.path])
-        XCTAssertEqual(run.status, 0, "fixture script failed: \(run.output)")
-        guard run.status == 0 else { return }
+        let dir = try torchFixtureDirectory(self, flag: "--full-width")
         let f = try Fixture(json: dir.appendingPathComponent("r2plus1d_18_full.json"),
                             bin: dir.appendingPathComponent("r2plus1d_18_full.bin"))
 

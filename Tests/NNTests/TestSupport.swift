@@ -145,3 +145,31 @@ struct Fixture {
         }
     }
 }
+
+/// Runs tools/make_nn_fixtures.py with `flag` into a fresh temporary directory (removed after the test) and returns
+/// it. Throws XCTSkip where python3 cannot import torch, torchvision and safetensors (as on CI).
+func torchFixtureDirectory(_ test: XCTestCase, flag: String) throws -> URL {
+    func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3"] + arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+    guard let probe = try? python(["-c", "import torch, torchvision, safetensors"]), probe.status == 0 else {
+        throw XCTSkip("PyTorch/torchvision/safetensors not importable by python3; this comparison needs them")
+    }
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("tools/make_nn_fixtures.py").path
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nn-fixture\(flag)-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+    let run = try python([script, flag, dir.path])
+    guard run.status == 0 else { throw NNError("fixture", "tools/make_nn_fixtures.py \(flag) failed: \(run.output)") }
+    return dir
+}
