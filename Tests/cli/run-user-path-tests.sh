@@ -203,5 +203,12 @@ if [ $? -eq 0 ] && grep -q "wrote 24 32x32 PNG images in 3 class folders" "$d.sy
     pass "synth --static images build into one-frame shards, train at --frames 1 on 2 ranks, and an image file gets its shard's logits ($(cat "$d.cmp"))"
 else fail "synth --static -> build images -> T=1 training -> asl-predict on an image" "$d.synth.log" "$d.build.log" "$d.train.log" "$d.p2.log" "$d.cmp" "$d.p3.log"; fi
 
+# An unknown --precision is refused naming the flag and the values, before anything is written.
+expect "an unknown --precision names the flag and its values; no run directory" "'--precision <precision>'" "'fp32' and 'bf16'" -- \
+    "$T" --train "$work/shards" --precision fp16 --out "$work/precision-run"
+[ ! -e "$work/precision-run" ] && pass "nothing is written for a bad --precision" || fail "a bad --precision wrote $work/precision-run" "$work/e.log"
+expect "bf16 with weights that cannot be read names the file" "$work/missing.safetensors" -- \
+    "$P" --weights "$work/missing.safetensors" --input "$work/classes" --precision bf16
+
 echo "${TEST_LABEL:-user-path}: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
