@@ -101,8 +101,8 @@ public struct CommCheck: ParsableCommand {
                     let sign: Float = j % 2 == 0 ? 1 : -1
                     worst = max(worst, abs(grad[j] - mean * sign * wiggle(j)))
                 }
-                // bf16 must really round: some of these averages are not bfloat16 numbers.
-                expect(transport == .fp32 || worst > 0, "gradient buckets (\(mode), bf16) give the exact fp32 average")
+                // bf16 must really round: some of these averages are not bfloat16 numbers (one rank averages nothing).
+                expect(transport == .fp32 || n == 1 || worst > 0, "gradient buckets (\(mode), bf16) give the exact fp32 average")
                 expect(grad[0] == Float(r + 1) * wiggle(0) && worst <= tolerance,
                        "gradient buckets (\(mode), \(transport)) average: max |error| \(worst) > \(tolerance); first values \(grad.prefix(4))")
               }
