@@ -227,8 +227,12 @@ public final class Predictor {
 
     /// The `k` most probable classes, most probable first (ties: lower index first).
     public func top(_ k: Int, of logits: [Float]) -> [(name: String, probability: Float)] {
-        let p = Predictor.probabilities(logits)
+        Predictor.top(k, probabilities: Predictor.probabilities(logits), classes: spec.classes)
+    }
+
+    /// The `k` most probable of `classes` by `probabilities` [classes], most probable first (ties: lower index first).
+    public static func top(_ k: Int, probabilities p: [Float], classes: [String]) -> [(name: String, probability: Float)] {
         let order = p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
-        return order.prefix(k).map { (spec.classes[$0], p[$0]) }
+        return order.prefix(k).map { (classes[$0], p[$0]) }
     }
 }

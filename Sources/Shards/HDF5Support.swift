@@ -5,6 +5,7 @@
 // memory type matching the Swift element type to H5Aread/H5Dread/H5Dwrite, never the file's type.
 import CHDF5
 import Foundation
+import Support
 
 /// The one lock around every HDF5 call in this process. Recursive, so public entry points can nest.
 /// Decoding and augmentation must stay outside it: only HDF5 calls serialize.
@@ -63,13 +64,6 @@ func makeUTF8StringType(path: String, object: String) throws -> hid_t {
         throw error
     }
     return type
-}
-
-/// Calls `body` with an array of C strings (NUL-terminated UTF-8 copies of `strings`), freed afterwards.
-func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) throws -> R) rethrows -> R {
-    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    defer { copies.forEach { free($0) } }
-    return try body(copies.map { UnsafePointer($0) })
 }
 
 // MARK: - Attributes

@@ -77,7 +77,7 @@ final class LiveOutputs {
     func record(_ result: LiveResult, smoothed: [Float], recognized: Bool, panel: [Int], classes: [String], topK: Int) throws {
         guard let records else { return }
         func items(_ p: [Float]) -> [[String: Any]] {
-            Overlay.top(topK, of: p, classes: classes).map { ["class": $0.name, "probability": Double($0.probability)] }
+            Predictor.top(topK, probabilities: p, classes: classes).map { ["class": $0.name, "probability": Double($0.probability)] }
         }
         let object: [String: Any] = [
             "frame": result.lastFrame, "time": result.timestamp,

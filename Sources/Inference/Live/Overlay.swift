@@ -4,6 +4,7 @@
 import CVBridge
 import Foundation
 import Shards
+import Support
 
 /// The overlay's state between classifications and its drawing.
 public struct Overlay {
@@ -37,12 +38,6 @@ public struct Overlay {
         return sum.map { $0 / Float(history.count) }
     }
 
-    /// The `k` most probable classes of `probabilities`, most probable first (ties: lower index first).
-    public static func top(_ k: Int, of probabilities: [Float], classes: [String]) -> [(name: String, probability: Float)] {
-        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
-        return order.prefix(k).map { (classes[$0], probabilities[$0]) }
-    }
-
     /// Whether the smoothed top-1 reaches the threshold.
     public var recognizes: Bool {
         guard let p = smoothed, let best = p.max() else { return false }
@@ -52,7 +47,7 @@ public struct Overlay {
     /// The panel's lines: a status line, then the smoothed top-k ("name  0.83").
     public var lines: [String] {
         guard let p = smoothed else { return ["collecting frames..."] }
-        let top = Overlay.top(topK, of: p, classes: classes)
+        let top = Predictor.top(topK, probabilities: p, classes: classes)
         let status = recognizes ? "sign: \(top[0].name)" : String(format: "no sign recognized (< %.2f)", threshold)
         return [status] + top.map { "\($0.name)  " + String(format: "%.2f", $0.probability) }
     }
@@ -64,7 +59,7 @@ public struct Overlay {
             let sizing = ["collecting frames...", String(format: "no sign recognized (< %.2f)", threshold), "sign: \(longest)"]
                 + [String](repeating: "\(longest)  0.00", count: topK)
             var w: Int32 = 0, h: Int32 = 0
-            let rc = sizing.withCStrings { cvbridge_overlay_panel_size(Int32(height), $0, Int32(sizing.count), &w, &h) }
+            let rc = withCStringArray(sizing) { cvbridge_overlay_panel_size(Int32(height), $0, Int32(sizing.count), &w, &h) }
             guard rc == 0 else { throw PredictError(path: "<overlay>", "sizing the overlay failed (CVBridge code \(rc))") }
             panel = (w, h, height)
         }
@@ -75,22 +70,12 @@ public struct Overlay {
     public mutating func draw(on rgb: inout [UInt8], width: Int, height: Int, crop: SquareCrop?) throws {
         let rect = try panelRect(frameHeight: height)
         let text = lines
-        let rc = text.withCStrings { cLines in
+        let rc = withCStringArray(text) { cLines in
             rgb.withUnsafeMutableBufferPointer {
                 cvbridge_draw_overlay($0.baseAddress, Int32(height), Int32(width), cLines, Int32(text.count), Int32(rect[2]),
                                       Int32(rect[3]), Int32(crop?.x0 ?? 0), Int32(crop?.y0 ?? 0), Int32(crop?.side ?? 0))
             }
         }
         guard rc == 0 else { throw PredictError(path: "<overlay>", "drawing the overlay failed (CVBridge code \(rc))") }
-    }
-}
-
-extension Array where Element == String {
-    /// Calls `body` with the strings as a C array of NUL-terminated strings, valid for the call only.
-    func withCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-        let copies = map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        let pointers = copies.map { UnsafePointer<CChar>($0) }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }

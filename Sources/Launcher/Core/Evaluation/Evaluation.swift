@@ -124,10 +124,8 @@ public struct ClassificationMetrics {
         }
         // OpenCV picks the encoder from the extension, so the temporary name keeps ".png" at its end.
         let tmp = AtomicFile.temporaryPath(for: path) + ".png"
-        let cLabels = classes.map { strdup($0) }
-        defer { cLabels.forEach { free($0) } }
-        let rc = cLabels.map { UnsafePointer($0) }.withUnsafeBufferPointer { labels in
-            cvbridge_write_heatmap(normalized, confusion.map { Int64($0) }, Int32(k), labels.baseAddress, title, tmp)
+        let rc = withCStringArray(classes) { labels in
+            cvbridge_write_heatmap(normalized, confusion.map { Int64($0) }, Int32(k), labels, title, tmp)
         }
         guard rc == 0 else {
             throw FileWriteError(path: path, reason: "OpenCV could not write the heat map (code \(rc))")
