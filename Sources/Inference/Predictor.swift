@@ -16,6 +16,11 @@ public struct PredictError: Error, CustomStringConvertible {
     }
 
     public var description: String { "\(path): \(message)" + (hint.map { " (\($0))" } ?? "") }
+
+    /// An FFmpeg failure while reading or writing `path`, with FFmpeg's hint unless `hint` replaces it.
+    public init(_ error: VideoError, path: String, hint: String? = nil) {
+        self.init(path: path, "\(error.operation) failed: \(error.message)", hint: hint ?? error.hint)
+    }
 }
 
 /// Everything needed to rebuild a model and feed it: resolved from metadata, flags and tensor shapes.

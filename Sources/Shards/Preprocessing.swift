@@ -49,3 +49,13 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         self = p
     }
 }
+
+extension Preprocessing {
+    /// Keep every k-th frame of a source at `sourceFPS` so that its frames come at about the training frames'
+    /// `trainingFPS`: k = sourceFPS / trainingFPS rounded, at least 1. Also the note that says so, naming `source`.
+    public static func matchingStride(sourceFPS: Double, trainingFPS: Double, source: String) -> (stride: Int, note: String) {
+        let keep = max(1, Int((sourceFPS / trainingFPS).rounded()))
+        return (keep, String(format: "note: %@ runs at %.4g fps and the training frames at %.4g: keeping every %dth frame",
+                             source, sourceFPS, trainingFPS, keep))
+    }
+}

@@ -73,8 +73,8 @@ public struct VideoSource: FrameSource {
                 return
             }
             let hint = isLive && e.operation != "avformat_open_input" ? "the stream broke off or is not a video FFmpeg can read (an MP4 over HTTP needs a server that "
-                + "answers range requests; MPEG-TS streams need none)" : e.hint
-            throw PredictError(path: location, "\(e.operation) failed: \(e.message)", hint: hint)
+                + "answers range requests; MPEG-TS streams need none)" : nil
+            throw PredictError(e, path: location, hint: hint)
         }
     }
 }

@@ -49,7 +49,7 @@ final class LiveOutputs {
             encoder = try VideoEncoder(path: tmp, width: width, height: height, frameRate: fps, quality: 18,
                                        container: VideoEncoder.containerName(forExtensionOf: videoPath))
         } catch let e as VideoError {
-            throw PredictError(path: videoPath, "\(e.operation) failed: \(e.message)", hint: e.hint)
+            throw PredictError(e, path: videoPath)
         }
     }
 
@@ -67,7 +67,7 @@ final class LiveOutputs {
             }
             try cropped.withUnsafeBufferPointer { try encoder.append(rgb: $0) }
         } catch let e as VideoError {
-            throw PredictError(path: videoPath ?? "", "\(e.operation) failed: \(e.message)", hint: e.hint)
+            throw PredictError(e, path: videoPath ?? "")
         }
     }
 
@@ -99,9 +99,7 @@ final class LiveOutputs {
             guard let encoder else {
                 throw PredictError(path: videoPath, "the source gave no frame", hint: "nothing to write")
             }
-            do { try encoder.finish() } catch let e as VideoError {
-                throw PredictError(path: videoPath, "\(e.operation) failed: \(e.message)", hint: e.hint)
-            }
+            do { try encoder.finish() } catch let e as VideoError { throw PredictError(e, path: videoPath) }
             self.encoder = nil
             codec = encoder.codecName
             let tmp = AtomicFile.temporaryPath(for: videoPath)

@@ -118,11 +118,9 @@ public final class LiveRecognizer {
         try source.run(opened: { info in
             sourceInfo = info
             if options.sourceStride == nil, let target = options.targetFPS, target > 0, info.fps > 0 {
-                keep = max(1, Int((info.fps / target).rounded()))
-                if keep > 1 {
-                    options.log(String(format: "note: %@ runs at %.4g fps and the training frames at %.4g: keeping every %dth frame",
-                                       source.name, info.fps, target, keep))
-                }
+                let match = Preprocessing.matchingStride(sourceFPS: info.fps, trainingFPS: target, source: source.name)
+                keep = match.stride
+                if keep > 1 { options.log(match.note) }
             }
             if info.fps <= 0 { options.log("note: \(source.name) reports no frame rate; the annotated video is written at 30 fps") }
         }) { frame in

@@ -241,12 +241,11 @@ public struct PredictCommand: ParsableCommand {
     func readClip(_ input: ClipInput, id: String, preprocessing p: InputPreprocessing) throws -> DecodedClip {
         let clip = try ClipReader.read(input, options: p.options)
         guard let target = p.targetFPS, clip.sourceFPS > 0 else { return clip }
-        let keep = max(1, Int((clip.sourceFPS / target).rounded()))
-        guard keep != p.options.stride else { return clip }
-        print(String(format: "note: %@ runs at %.4g fps and the training frames at %.4g: keeping every %dth frame", id,
-                     clip.sourceFPS, target, keep))
+        let match = Preprocessing.matchingStride(sourceFPS: clip.sourceFPS, trainingFPS: target, source: id)
+        guard match.stride != p.options.stride else { return clip }
+        print(match.note)
         var options = p.options
-        options.stride = keep
+        options.stride = match.stride
         return try ClipReader.read(input, options: options)
     }
 
