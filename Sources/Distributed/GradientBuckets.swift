@@ -39,7 +39,9 @@ public final class GradientBuckets {
     private let gradient: UnsafeMutableBufferPointer<Float>
     private var pending: [PendingAllreduce?]
     private var started: Int = 0
-    private var scratch: [Float] = []
+    /// Scratch of the deterministic reduction, per transport (what this rank sends, what it gathers).
+    private var sendFloat: [Float] = [], receivedFloat: [Float] = []
+    private var sendBF16: [BFloat16Value] = [], receivedBF16: [BFloat16Value] = []
     /// Seconds spent inside `finish()` waiting for communication that backward did not hide (last step).
     public private(set) var exposedSeconds: Double = 0
     /// Called with (bucket index, start, end) when a bucket's reduction starts and ends; used for timelines.
@@ -143,41 +145,32 @@ public final class GradientBuckets {
     /// Sums `range` over ranks in rank order, in pieces of at most 1 M elements per rank to bound the scratch space.
     /// With bf16 transport the pieces travel as bfloat16 and are summed in float32.
     private func reduceInRankOrder(_ range: Range<Int>) throws {
-        let n = communicator.size
-        if transport == .bf16 {
-            let piece = 1 << 20
-            var start = range.lowerBound
-            var send: [BFloat16Value] = [], received: [BFloat16Value] = []
-            while start < range.upperBound {
-                let count = min(piece, range.upperBound - start)
-                send = (start..<(start + count)).map { BFloat16Value(gradient[$0]) }
-                if received.count != count * n { received = [BFloat16Value](repeating: BFloat16Value(bits: 0), count: count * n) }
-                try send.withUnsafeBufferPointer { s in
-                    try received.withUnsafeMutableBufferPointer { try communicator.allgather(s, into: $0) }
-                }
-                for j in 0..<count {
-                    var total: Float = received[j].float
-                    for r in 1..<n { total += received[r * count + j].float }
-                    gradient[start + j] = total
-                }
-                start += count
-            }
-            return
+        switch transport {
+        case .fp32: try reduceInRankOrder(range, send: &sendFloat, received: &receivedFloat, encode: { $0 }, decode: { $0 })
+        case .bf16: try reduceInRankOrder(range, send: &sendBF16, received: &receivedBF16, encode: BFloat16Value.init,
+                                          decode: { $0.float })
         }
+    }
+
+    /// Gathers `range` from every rank as `T` (`encode` of each gradient) and replaces it with the float32 sum of
+    /// the `decode`d values, rank 0 first. `send` and `received` are scratch kept between steps.
+    private func reduceInRankOrder<T: CommScalar>(_ range: Range<Int>, send: inout [T], received: inout [T],
+                                                  encode: (Float) -> T, decode: (T) -> Float) throws {
+        let n = communicator.size
         let piece = 1 << 20
         var start = range.lowerBound
         while start < range.upperBound {
             let count = min(piece, range.upperBound - start)
-            if scratch.count < count * n { scratch = [Float](repeating: 0, count: count * n) }
-            let send = UnsafeBufferPointer(rebasing: gradient[start..<start + count])
-            try scratch.withUnsafeMutableBufferPointer { s in
-                let recv = UnsafeMutableBufferPointer(rebasing: s[0..<count * n])
-                try communicator.allgather(send, into: recv)
-                for j in 0..<count {
-                    var total: Float = recv[j]
-                    for r in 1..<n { total += recv[r * count + j] }
-                    gradient[start + j] = total
-                }
+            send.removeAll(keepingCapacity: true)
+            for i in start..<(start + count) { send.append(encode(gradient[i])) }
+            if received.count != count * n { received = Array(repeating: send[0], count: count * n) }
+            try send.withUnsafeBufferPointer { s in
+                try received.withUnsafeMutableBufferPointer { try communicator.allgather(s, into: $0) }
+            }
+            for j in 0..<count {
+                var total: Float = decode(received[j])
+                for r in 1..<n { total += decode(received[r * count + j]) }
+                gradient[start + j] = total
             }
             start += count
         }
