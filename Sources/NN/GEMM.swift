@@ -80,6 +80,15 @@ public enum BF16 {
     }
 }
 
+/// The calling thread's object stored under `key`, made by `make` on first use (worker threads each keep their
+/// own scratch this way).
+func perThread<T: AnyObject>(_ key: String, _ make: () -> T) -> T {
+    if let existing = Thread.current.threadDictionary[key] as? T { return existing }
+    let made = make()
+    Thread.current.threadDictionary[key] = made
+    return made
+}
+
 /// Per-thread operand buffers: GEMMs run on several worker threads at once (Winograd chunks, clip-parallel convs),
 /// each with its own. `Element` is Float for the rounded reference, UInt16 (bf16 bits) for oneDNN.
 final class OperandScratch<Element> {
@@ -87,12 +96,7 @@ final class OperandScratch<Element> {
     private var capacities = [0, 0]
 
     /// The calling thread's scratch stored under `key`, made on first use.
-    static func forCurrentThread(key: String) -> OperandScratch {
-        if let s = Thread.current.threadDictionary[key] as? OperandScratch { return s }
-        let s = OperandScratch()
-        Thread.current.threadDictionary[key] = s
-        return s
-    }
+    static func forCurrentThread(key: String) -> OperandScratch { perThread(key) { OperandScratch() } }
 
     /// Buffer `slot` (0 or 1) with room for `count` elements; its contents are not kept.
     func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Element> {

@@ -162,13 +162,7 @@ public enum OneDNN {
         private var pad: UnsafeMutableRawPointer?
         private var padBytes = 0
 
-        static var forCurrentThread: Scratch {
-            let key = "asl.nn.onednn-scratch"
-            if let s = Thread.current.threadDictionary[key] as? Scratch { return s }
-            let s = Scratch()
-            Thread.current.threadDictionary[key] = s
-            return s
-        }
+        static var forCurrentThread: Scratch { perThread("asl.nn.onednn-scratch") { Scratch() } }
 
         /// This thread's scratchpad for a primitive, at least `bytes` long, 64-byte aligned.
         func scratchpad(bytes: Int) -> UnsafeMutableRawPointer {
