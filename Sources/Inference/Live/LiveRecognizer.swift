@@ -156,6 +156,9 @@ public final class LiveRecognizer {
             try collect(frameHeight: frame.height)
             lastHeight = frame.height
 
+            summary.frames += 1
+            // Nothing shows or stores the annotated frame: only the records are written.
+            guard options.showWindow || outputs.wantsVideo else { return true }
             // The annotated frame: a copy of the source frame with the panel and the latest crop drawn on it.
             scratch.removeAll(keepingCapacity: true)
             scratch.append(contentsOf: frame.rgb)
@@ -177,7 +180,6 @@ public final class LiveRecognizer {
                 }
                 try outputs.append(scratch, width: frame.width, height: frame.height, encodedSize: encodedSize)
             }
-            summary.frames += 1
             if options.showWindow {
                 let key = scratch.withUnsafeBufferPointer {
                     cvbridge_show_frame("asl-predict", $0.baseAddress, Int32(frame.height), Int32(frame.width), nil, 0, 1)

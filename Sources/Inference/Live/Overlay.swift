@@ -48,7 +48,8 @@ public struct Overlay {
     public var lines: [String] {
         guard let p = smoothed else { return ["collecting frames..."] }
         let top = Predictor.top(topK, probabilities: p, classes: classes)
-        let status = recognizes ? "sign: \(top[0].name)" : String(format: "no sign recognized (< %.2f)", threshold)
+        // top[0] is the smoothed maximum: the same test as `recognizes`, without averaging again.
+        let status = Double(top[0].probability) >= threshold ? "sign: \(top[0].name)" : String(format: "no sign recognized (< %.2f)", threshold)
         return [status] + top.map { "\($0.name)  " + String(format: "%.2f", $0.probability) }
     }
 
