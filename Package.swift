@@ -42,8 +42,12 @@ let package = Package(
                        providers: [.apt(["libopencv-dev"])]),
         .target(name: "CVBridge", dependencies: ["COpenCV"]),
 
-        // Small pieces shared by every module: seeded RNG, atomic files, timing, terminal progress.
-        .target(name: "Support"),
+        // float32 <-> bfloat16 conversion of buffers in C, compiled for AVX-512 and AVX2 as well and chosen at run
+        // time (Swift itself targets baseline x86-64); see its header.
+        .target(name: "CBFloat16"),
+
+        // Small pieces shared by every module: seeded RNG, atomic files, timing, terminal progress, bfloat16.
+        .target(name: "Support", dependencies: ["CBFloat16"]),
 
         // Tensors, layers with hand-written backward, models, losses, optimizers, weights. No MPI.
         .target(name: "NN", dependencies: ["COpenBLAS", "CDNNL", "Support"]),

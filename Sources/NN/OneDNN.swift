@@ -1,4 +1,5 @@
-// NN: bf16 matrix products on oneDNN's matmul primitive, the fast path behind `GEMM.multiply(precision: .bf16)`.
+// NN: bf16 matrix products on oneDNN's matmul primitive, the fast path behind `GEMM.multiply(precision: .bf16)`
+// (and oneDNN's fp32 sgemm, which the `.fp32` bf16 engine runs on rounded operands).
 // Operands are rounded to bfloat16 into per-thread buffers (rows packed, the transposition kept as strides), the
 // product accumulates in fp32 and lands in C with C's own alpha and beta. oneDNN picks the kernel for the CPU
 // (avx512_core_bf16's vdpbf16ps, AMX tiles) and emulates bf16 where the CPU has neither. One primitive per shape is
@@ -38,24 +39,50 @@ public enum OneDNN {
     public static func multiplyBF16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
-        guard let engine = Engine.shared else { return false }
-        let threads = BLAS.threads
-        let key = Key(transA: transA, transB: transB, m: m, n: n, k: k, ldc: ldc, alpha: alpha, beta: beta, threads: threads)
-        guard let primitive = engine.primitive(for: key) else { return false }
-        let scratch = Scratch.forCurrentThread
+        guard Engine.shared != nil else { return false }
         let operands = OperandScratch<UInt16>.forCurrentThread(key: "asl.nn.onednn-operands")
         let (aRows, aCols) = transA ? (k, m) : (m, k)
         let (bRows, bCols) = transB ? (n, k) : (k, n)
         let ra = operands.buffer(0, count: aRows * aCols), rb = operands.buffer(1, count: bRows * bCols)
-        for r in 0..<aRows { BFloat16.narrow(a + r * lda, into: ra + r * aCols, count: aCols) }
-        for r in 0..<bRows { BFloat16.narrow(b + r * ldb, into: rb + r * bCols, count: bCols) }
+        BFloat16.narrow(a, rows: aRows, columns: aCols, stride: lda, into: ra)
+        BFloat16.narrow(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
+        return multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ra, lda: aCols, b: rb,
+                        ldb: bCols, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// C = alpha · op(A) · op(B) + beta · C for operands already in bf16 (their bits), stored row-major with row
+    /// lengths lda and ldb as `GEMM.multiply` documents; fp32 accumulation and C. Returns false (nothing written) when
+    /// oneDNN cannot run it.
+    public static func multiply(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
+                                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
+        guard let engine = Engine.shared else { return false }
+        let threads = BLAS.threads
+        let key = Key(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha,
+                      beta: beta, threads: threads)
+        guard let primitive = engine.primitive(for: key) else { return false }
+        let scratch = Scratch.forCurrentThread
         _ = cdnnl_set_omp_threads(Int32(threads))  // without an OpenMP runtime oneDNN runs sequentially
-        return primitive.run(a: ra, b: rb, c: c, scratch: scratch, stream: scratch.stream(engine))
+        return primitive.run(a: a, b: b, c: c, scratch: scratch, stream: scratch.stream(engine))
+    }
+
+    /// C = alpha · op(A) · op(B) + beta · C in fp32 on oneDNN's own sgemm (JIT kernels for the CPU it runs on), with
+    /// operands stored as `GEMM.multiply` documents; OpenMP threads as for the primitives. Returns false when oneDNN
+    /// refuses.
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
+        guard Engine.shared != nil else { return false }
+        _ = cdnnl_set_omp_threads(Int32(BLAS.threads))
+        let t: (Bool) -> CChar = { $0 ? CChar(UInt8(ascii: "T")) : CChar(UInt8(ascii: "N")) }
+        return dnnl_sgemm(t(transA), t(transB), Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
+                          beta, c, Int64(ldc)) == dnnl_success
     }
 
     /// What a primitive is specialised for.
     struct Key: Hashable {
-        var transA: Bool, transB: Bool, m: Int, n: Int, k: Int, ldc: Int, alpha: Float, beta: Float, threads: Int
+        var transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, alpha: Float, beta: Float
+        var threads: Int
     }
 
     /// The CPU engine and the primitive cache (shared by every thread; creation under a lock).
@@ -80,8 +107,8 @@ public enum OneDNN {
         }
     }
 
-    /// One matmul primitive: src bf16 [m, k], weights bf16 [k, n] (each dense in its stored layout), dst f32 [m, n]
-    /// with row length ldc; alpha as an output scale, beta as a sum post-op.
+    /// One matmul primitive: src bf16 [m, k], weights bf16 [k, n] (each stored row-major with row length lda / ldb,
+    /// transposed or not), dst f32 [m, n] with row length ldc; alpha as an output scale, beta as a sum post-op.
     final class Primitive {
         let primitive: dnnl_primitive_t
         // Read-only after init; copied into locals before use, so that concurrent runs never share an inout access.
@@ -95,8 +122,8 @@ public enum OneDNN {
             self.engine = engine
             let m = Int64(key.m), n = Int64(key.n), k = Int64(key.k)
             var aDims: [Int64] = [m, k], bDims: [Int64] = [k, n], cDims: [Int64] = [m, n]
-            var aStrides: [Int64] = key.transA ? [1, m] : [k, 1]
-            var bStrides: [Int64] = key.transB ? [1, k] : [n, 1]
+            var aStrides: [Int64] = key.transA ? [1, Int64(key.lda)] : [Int64(key.lda), 1]
+            var bStrides: [Int64] = key.transB ? [1, Int64(key.ldb)] : [Int64(key.ldb), 1]
             var cStrides: [Int64] = [Int64(key.ldc), 1]
             guard dnnl_memory_desc_init_by_strides(&aDesc, 2, &aDims, dnnl_bf16, &aStrides) == dnnl_success,
                   dnnl_memory_desc_init_by_strides(&bDesc, 2, &bDims, dnnl_bf16, &bStrides) == dnnl_success,
@@ -136,14 +163,15 @@ public enum OneDNN {
 
         /// Executes on `stream` and waits. False when oneDNN refuses (then C may be partly written only if the
         /// execution itself failed midway, which oneDNN does not do on CPU).
-        func run(a: UnsafeMutablePointer<UInt16>, b: UnsafeMutablePointer<UInt16>, c: UnsafeMutablePointer<Float>,
+        func run(a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>, c: UnsafeMutablePointer<Float>,
                  scratch: Scratch, stream: dnnl_stream_t?) -> Bool {
             guard let stream else { return false }
             var am: dnnl_memory_t?, bm: dnnl_memory_t?, cm: dnnl_memory_t?, sm: dnnl_memory_t?
             var aDesc = self.aDesc, bDesc = self.bDesc, cDesc = self.cDesc, sDesc = self.scratchDesc
             defer { for m in [am, bm, cm, sm] { if let m { dnnl_memory_destroy(m) } } }
-            guard dnnl_memory_create(&am, &aDesc, engine, a) == dnnl_success,
-                  dnnl_memory_create(&bm, &bDesc, engine, b) == dnnl_success,
+            // oneDNN takes non-const handles but only reads src and weights.
+            guard dnnl_memory_create(&am, &aDesc, engine, UnsafeMutablePointer(mutating: a)) == dnnl_success,
+                  dnnl_memory_create(&bm, &bDesc, engine, UnsafeMutablePointer(mutating: b)) == dnnl_success,
                   dnnl_memory_create(&cm, &cDesc, engine, c) == dnnl_success else { return false }
             var args = [dnnl_exec_arg_t(arg: Int32(DNNL_ARG_SRC_0), memory: am), dnnl_exec_arg_t(arg: Int32(DNNL_ARG_WEIGHTS_0), memory: bm),
                         dnnl_exec_arg_t(arg: Int32(DNNL_ARG_DST_0), memory: cm)]

@@ -17,6 +17,8 @@
 // Transformed chunks are laid out [P, C, T] (point, channel, tile) so that every GEMM reads contiguous rows; tiles run
 // over (clip, tile-depth, tile-row) "tile rows" of `tilesPerRow` tiles each.
 
+import Support
+
 /// Geometry of one Winograd conv for one input shape. Built only for convs whose every axis is either 3 taps with
 /// stride 1 and padding 1, or 1 tap with stride 1 and padding 0, with at least one 3-tap axis; such convs keep
 /// (D, H, W), so input and output share one tile grid.
@@ -70,6 +72,8 @@ struct WinogradPlan {
     var lineLength: Int { threeTap[2] ? 2 * lineSlots + 4 : lineSlots }
     /// Floats of the per-worker line buffer `scatter` and `gather` take: 16 lines and a row of zeros.
     var lineBufferCount: Int { 17 * lineLength }
+    /// Floats of the tile-row scratch a rounding `scatter` writes through: P points of one tile row.
+    var tileRowScratchCount: Int { positions * lineSlots }
 
     // MARK: Weights
 
@@ -166,15 +170,21 @@ struct WinogradPlan {
     enum Patch { case input, outputGradient }
 
     /// Transforms tile rows `rows` of a batch src [N, C, D, H, W] into dst [P, C, T] (T = rows.count · tilesPerRow).
-    /// `line` is a scratch of `lineBufferCount` floats.
+    /// `line` is a scratch of `lineBufferCount` floats. With `rounded`, the transformed tiles go there instead,
+    /// rounded to bf16 (same [P, C, T] layout), each tile row while it is still in cache; `dst` is then only a
+    /// scratch of `tileRowScratchCount` floats.
     ///
     /// The patch rows of a tile row go through a buffer of 16 lines, (depth a, height b) → line a·4 + b. On a 3-tap
     /// W axis a line holds the row split into its even and odd elements (halves of lineSlots + 1), so that the
     /// per-tile transform reads unit-stride and vectorizes; Bᵀ/A along D and H are elementwise over whole lines.
     func scatter(_ src: UnsafePointer<Float>, channels: Int, rows: Range<Int>, patch: Patch,
-                 into dst: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
+                 into dst: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>,
+                 rounded: RoundedPointer? = nil) {
         let (d, h, w) = (dims[0], dims[1], dims[2])
         let tw = tiles[2], slots = lineSlots, tcount = rows.count * tw, cstride = channels * tcount
+        // Distance between the P points of one tile in what the transforms write: the [P, C, T] planes, or the
+        // tile-row scratch's [P, tilesPerRow] rows when rounding.
+        let ps = rounded == nil ? cstride : tw
         let input = patch == .input
         // Values per axis in a patch, and the offset of tile t's first one: 2t − 1 (input) or 2t (gradient).
         let span = threeTap.map { $0 ? (input ? 4 : 2) : 1 }
@@ -194,10 +204,16 @@ struct WinogradPlan {
                     let z = z0 + a, y = y0 + b
                     return z >= 0 && z < d && y >= 0 && y < h ? plane + (z * h + y) * w : UnsafePointer(zeros)
                 }
-                let o = dst + c * tcount + (r - rows.lowerBound) * tw
+                let at = c * tcount + (r - rows.lowerBound) * tw
+                let o = rounded == nil ? dst + at : dst
+                defer {
+                    if let rounded {
+                        for xi in 0..<positions { rounded.advanced(by: xi * cstride + at).store(dst + xi * tw, count: tw) }
+                    }
+                }
                 if !threeTap[1] && !threeTap[2] {
                     // 3×1×1: a tile row is a plain row of W tiles, transformed from the source rows straight into dst.
-                    let o1 = o + cstride, o2 = o1 + cstride, o3 = o2 + cstride
+                    let o1 = o + ps, o2 = o1 + ps, o3 = o2 + ps
                     let r0 = sourceRow(0, 0), r1 = sourceRow(1, 0)
                     let rows4 = input ? (r0, r1, sourceRow(2, 0), sourceRow(3, 0)) : (r0, r1, r1, r1)
                     mapLines(input ? .inputBT : .gradientA, w, rows4, (o, o1, o2, o3))
@@ -229,13 +245,13 @@ struct WinogradPlan {
                 }
                 for a in 0..<points[0] { for b in 0..<points[1] {
                     let l = UnsafePointer(lineAt(a, b))
-                    let o0 = o + ((a * points[1] + b) * points[2]) * cstride
+                    let o0 = o + ((a * points[1] + b) * points[2]) * ps
                     if !threeTap[2] {
                         o0.update(from: l, count: tw)
                         continue
                     }
                     // Tile j reads E[j], O[j], E[j + 1], O[j + 1] (input) or E[j], O[j] (gradient).
-                    let o1 = o0 + cstride, o2 = o1 + cstride, o3 = o2 + cstride
+                    let o1 = o0 + ps, o2 = o1 + ps, o3 = o2 + ps
                     let e = l, od = l + half
                     mapLines(input ? .inputBT : .gradientA, tw, (e, od, e + 1, od + 1), (o0, o1, o2, o3))
                 } }
@@ -472,11 +488,23 @@ extension Conv3d {
         return c
     }
 
-    /// Worker `wk`'s two chunk buffers and its line buffer (scratch slots 2wk and 2wk + 1).
+    /// Worker `wk`'s two chunk buffers, its line buffer and its tile-row scratch (scratch slots 2wk and 2wk + 1).
+    /// In bf16 the chunk buffers hold rounded tiles (`RoundedPointer`) where `scatter` writes them.
     private func chunkBuffers(_ wk: Int, _ c: WinogradChunking, _ plan: WinogradPlan)
-        -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
-        let a = scratch.pointer(2 * wk, count: c.bufferCount + plan.lineBufferCount)
-        return (a, scratch.pointer(2 * wk + 1, count: c.bufferCount), a + c.bufferCount)
+        -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>,
+            row: UnsafeMutablePointer<Float>) {
+        let a = scratch.pointer(2 * wk, count: c.bufferCount + plan.lineBufferCount + plan.tileRowScratchCount)
+        let line = a + c.bufferCount
+        return (a, scratch.pointer(2 * wk + 1, count: c.bufferCount), line, line + plan.lineBufferCount)
+    }
+
+    /// The transformed weights u [P, out, in] rounded to bf16 once per call (scratch slot `slot`), for the bf16
+    /// GEMMs of every chunk; nil in fp32.
+    private func roundedWeights(_ u: UnsafePointer<Float>, count: Int, slot: Int) -> RoundedPointer? {
+        guard precision == .bf16 else { return nil }
+        let r = RoundedPointer(scratch.pointer(slot, count: count))
+        r.store(u, count: count)
+        return r
     }
 
     /// Runs `body(rows, worker)` for the chunks of tile rows, spread over the workers by `distribute`.
@@ -492,15 +520,26 @@ extension Conv3d {
         let c = winogradChunking(plan, clips: x.shape[0])
         let u = scratch.pointer(2 * c.workers, count: p * cout * cin)
         plan.transformWeights(store.values(weight), out: cout, in: cin, into: u)
+        let u16 = roundedWeights(u, count: p * cout * cin, slot: 2 * c.workers + 1)
         let xp = UnsafePointer(x.data), yp = y.data
         forEachChunk(c) { rows, wk in
-            let (v, m, line) = self.chunkBuffers(wk, c, plan)
+            let (v, m, line, row) = self.chunkBuffers(wk, c, plan)
             let tc = rows.count * plan.tilesPerRow
-            plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
-            for xi in 0..<p {
-                // M[ξ] [out, T] = U[ξ] [out, in] · V[ξ] [in, T]
-                GEMM.multiply(m: cout, n: tc, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * tc, ldb: tc,
-                              beta: 0, c: m + xi * cout * tc, ldc: tc, precision: self.precision)
+            if let u16 {
+                let v16 = RoundedPointer(v, engine: u16.engine)
+                plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: row, line: line, rounded: v16)
+                for xi in 0..<p {
+                    GEMM.multiplyRounded(m: cout, n: tc, k: cin, a: u16.advanced(by: xi * cout * cin), lda: cin,
+                                         b: v16.advanced(by: xi * cin * tc), ldb: tc, beta: 0, c: m + xi * cout * tc,
+                                         ldc: tc)
+                }
+            } else {
+                plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
+                for xi in 0..<p {
+                    // M[ξ] [out, T] = U[ξ] [out, in] · V[ξ] [in, T]
+                    GEMM.multiply(m: cout, n: tc, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * tc,
+                                  ldb: tc, beta: 0, c: m + xi * cout * tc, ldc: tc)
+                }
             }
             plan.gather(m, channels: cout, rows: rows, into: yp, line: line)
         }
@@ -514,32 +553,56 @@ extension Conv3d {
         // U is recomputed rather than kept from forward: the model's convs share this scratch.
         let u = scratch.pointer(2 * workers, count: p * plane)
         if dx != nil { plan.transformWeights(store.values(weight), out: cout, in: cin, into: u) }
-        // Per-worker dU partial sums in slots 2W + 1 + w.
+        // Per-worker dU partial sums in slots 2W + 1 + w; U in bf16 after them.
         let partials = weightGrad ? (0..<workers).map { scratch.pointer(2 * workers + 1 + $0, count: p * plane) } : []
         for du in partials { du.update(repeating: 0, count: p * plane) }
+        let bf16 = precision == .bf16
+        let u16 = dx != nil ? roundedWeights(u, count: p * plane, slot: 3 * workers + 1) : nil
         let xp = UnsafePointer(x.data), dyp = UnsafePointer(dY.data)
         forEachChunk(c) { rows, wk in
-            let (a, b, line) = self.chunkBuffers(wk, c, plan)
+            let (a, b, line, row) = self.chunkBuffers(wk, c, plan)
+            let (a16, b16) = (RoundedPointer(a), RoundedPointer(b))
             let tc = rows.count * plan.tilesPerRow
             if weightGrad {
                 let du = partials[wk]
                 // The input's transform is recomputed here rather than kept from forward (P/2^a times x's size).
-                plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: a, line: line)
-                plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
+                if bf16 {
+                    plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: row, line: line, rounded: a16)
+                    plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: row, line: line,
+                                 rounded: b16)
+                } else {
+                    plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: a, line: line)
+                    plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
+                }
                 for xi in 0..<p {
                     // dU[ξ] [out, in] += (A·dY)[ξ] [out, T] · V[ξ] [in, T]ᵀ
-                    GEMM.multiply(transB: true, m: cout, n: cin, k: tc, a: b + xi * cout * tc, lda: tc,
-                                  b: a + xi * cin * tc, ldb: tc, beta: 1, c: du + xi * plane, ldc: cin,
-                                  precision: self.precision)
+                    if bf16 {
+                        GEMM.multiplyRounded(transB: true, m: cout, n: cin, k: tc, a: b16.advanced(by: xi * cout * tc),
+                                             lda: tc, b: a16.advanced(by: xi * cin * tc), ldb: tc, beta: 1,
+                                             c: du + xi * plane, ldc: cin)
+                    } else {
+                        GEMM.multiply(transB: true, m: cout, n: cin, k: tc, a: b + xi * cout * tc, lda: tc,
+                                      b: a + xi * cin * tc, ldb: tc, beta: 1, c: du + xi * plane, ldc: cin)
+                    }
                 }
             }
             if let dx {
-                plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: a, line: line)
+                if let u16 {
+                    plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: row, line: line, rounded: a16)
+                } else {
+                    plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: a, line: line)
+                }
                 for xi in 0..<p {
                     // M[ξ] [in, T] = U[flip ξ]ᵀ [in, out] · V_dY[ξ] [out, T]
-                    GEMM.multiply(transA: true, m: cin, n: tc, k: cout, a: u + plan.flipped[xi] * plane, lda: cin,
-                                  b: a + xi * cout * tc, ldb: tc, beta: 0, c: b + xi * cin * tc, ldc: tc,
-                                  precision: self.precision)
+                    if let u16 {
+                        GEMM.multiplyRounded(transA: true, m: cin, n: tc, k: cout,
+                                             a: u16.advanced(by: plan.flipped[xi] * plane), lda: cin,
+                                             b: a16.advanced(by: xi * cout * tc), ldb: tc, beta: 0,
+                                             c: b + xi * cin * tc, ldc: tc)
+                    } else {
+                        GEMM.multiply(transA: true, m: cin, n: tc, k: cout, a: u + plan.flipped[xi] * plane, lda: cin,
+                                      b: a + xi * cout * tc, ldb: tc, beta: 0, c: b + xi * cin * tc, ldc: tc)
+                    }
                 }
                 plan.gather(b, channels: cin, rows: rows, into: dx.data, line: line)
             }

@@ -71,9 +71,12 @@ final class PrecisionTests: XCTestCase {
             Case(input: [2, 5, 7, 3, 4], out: 4, kernel: [3, 1, 1], stride: [1, 1, 1], padding: [1, 0, 0]),
         ]
         var winogradWorst = 0.0
-        for algorithm in [ConvAlgorithm.gemm, .winograd] {
+        let savedEngine = GEMM.bf16Engine
+        defer { GEMM.bf16Engine = savedEngine }
+        for engine in BF16Engine.allCases { for algorithm in [ConvAlgorithm.gemm, .winograd] {
+            GEMM.bf16Engine = engine
             for (index, c) in cases.enumerated() {
-                let what = "\(algorithm) case \(index)"
+                let what = "\(algorithm) case \(index), engine \(engine)"
                 let store = ParameterStore()
                 let conv = Conv3d(store: store, name: "c", inChannels: c.input[1], outChannels: c.out, kernel: c.kernel,
                                   stride: c.stride, padding: c.padding)
@@ -124,7 +127,7 @@ final class PrecisionTests: XCTestCase {
                     }
                 }
             }
-        }
+        } }
         XCTAssertGreaterThan(winogradWorst, 0, "some case took Winograd")
         print("bf16 Winograd worst error relative to the output scale: \(winogradWorst)")
     }

@@ -76,7 +76,7 @@ public struct BenchCommand: ParsableCommand {
         // command's `--threads` is parsed by the parent and does not reach subcommands.
         try Job.run(threads: threads) { comm in
             let model = try arch.makeModel(classes: classes, width: width, temporalStride: temporalStride)
-            if let note = Precision.apply(precision, to: model) { print0(comm, note) }
+            for line in try Precision.apply(precision, to: model, communicator: comm) { print0(comm, line) }
             if let staged = model as? StagedClassifier {
                 for c in staged.convolutions {
                     if let columnBudget { c.columnBudget = columnBudget }

@@ -33,7 +33,7 @@ public struct EvaluateCommand: ParsableCommand {
             overrides.arch = arch; overrides.frames = frames; overrides.crop = cropSize; overrides.frameStride = frameStride
             let predictor = try Predictor(weights: weights, overrides: overrides)
             let spec = predictor.spec
-            if let note = Precision.apply(precision, to: predictor.model) { print0(comm, note) }
+            for line in try Precision.apply(precision, to: predictor.model, communicator: comm) { print0(comm, line) }
             let options = try TrainOptions.parse([
                 "--frames", "\(spec.frames)", "--crop-size", "\(spec.crop)", "--frame-stride", "\(spec.frameStride)",
                 "--batch-size", "\(batchSize)", "--test-clips", "\(testClips)", "--workers", "\(workers)",

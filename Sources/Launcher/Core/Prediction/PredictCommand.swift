@@ -149,7 +149,7 @@ public struct PredictCommand: ParsableCommand {
         do {
             let predictor = try Predictor(weights: weights, overrides: overrides)
             let s = predictor.spec
-            if let note = Precision.apply(precision, to: predictor.model) { print(note) }
+            for line in try Precision.apply(precision, to: predictor.model) { print(line) }
             print("asl-predict: \(s.arch) width \(s.width), \(s.classes.count) classes, \(s.frames) frames at "
                   + "\(s.crop)×\(s.crop), \(clips) window(s) per input")
             let input = try inputPreprocessing(for: s)

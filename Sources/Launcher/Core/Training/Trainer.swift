@@ -116,7 +116,7 @@ public final class Trainer {
         // Model: identical on every rank (rank 0's weights are broadcast), and its table must match rank 0's.
         model = try o.arch.makeModel(classes: classes.count, width: o.width, temporalStride: o.temporalStride)
         model.initialize(seed: o.seed)
-        if let note = Precision.apply(o.precision, to: model) { print0(comm, note) }
+        for line in try Precision.apply(o.precision, to: model, communicator: comm) { print0(comm, line) }
         try coordinator.checkTableMatchesRoot(model.store)
         if let directory = resume.directory, let saved = resume.state {
             try coordinator.agree("resume") {

@@ -66,11 +66,29 @@ public enum Metric: String, CaseIterable, ExpressibleByArgument, Sendable, Custo
 extension GradientBuckets.Transport: ExpressibleByArgument {}
 
 extension Precision: ExpressibleByArgument {
-    /// Sets `model` to `precision`; for bf16 on a CPU without native bf16 returns the note rank 0 prints once.
-    static func apply(_ precision: Precision, to model: VideoClassifier) -> String? {
+    /// Sets `model` to `precision`. For bf16 also picks the GEMM engine (`GEMM.chooseBF16Engine`: measured, or
+    /// `ASL_BF16_GEMM`), rank 0's choice on every rank so that all ranks round and sum alike. Returns the lines rank 0
+    /// prints: the engine and what was measured, and a note when the CPU has no native bf16.
+    static func apply(_ precision: Precision, to model: VideoClassifier, communicator comm: Communicator? = nil) throws
+        -> [String] {
         model.precision = precision
-        guard precision == .bf16, !OneDNN.hasNativeBF16 else { return nil }
-        return "note: --precision bf16 on a CPU without bf16 instructions (oneDNN dispatches to \(OneDNN.isa)): "
-            + "oneDNN emulates it, which is slower than fp32 here"
+        guard precision == .bf16 else { return [] }
+        let (chosen, measured) = GEMM.chooseBF16Engine()
+        var engine = chosen
+        if let comm, comm.size > 1 {
+            let agreed = try comm.broadcast(bytes: Array(chosen.rawValue.utf8), root: 0)
+            engine = BF16Engine(rawValue: String(decoding: agreed, as: UTF8.self)) ?? chosen
+        }
+        GEMM.bf16Engine = engine
+        var lines: [String] = []
+        let speeds = measured.isEmpty ? "set by ASL_BF16_GEMM"
+            : "measured: bf16 matmul \(Int(measured[.bf16] ?? 0)), fp32 sgemm \(Int(measured[.fp32] ?? 0)) GFLOP/s"
+        lines.append("bf16: GEMMs on oneDNN's \(engine == .bf16 ? "bf16 matmul" : "fp32 sgemm over bf16-rounded inputs") "
+                     + "(\(speeds); ASL_BF16_GEMM=bf16|fp32 picks one)")
+        if !OneDNN.hasNativeBF16 {
+            lines.append("note: --precision bf16 on a CPU without bf16 instructions (oneDNN dispatches to \(OneDNN.isa)): "
+                         + "oneDNN emulates it, which is slower than fp32 here")
+        }
+        return lines
     }
 }
