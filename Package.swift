@@ -42,15 +42,15 @@ let package = Package(
                        providers: [.apt(["libopencv-dev"])]),
         .target(name: "CVBridge", dependencies: ["COpenCV"]),
 
-        // float32 <-> bfloat16 conversion of buffers in C, compiled for AVX-512 and AVX2 as well and chosen at run
-        // time (Swift itself targets baseline x86-64); see its header.
-        .target(name: "CBFloat16"),
+        // Buffer loops in C (bfloat16 conversion, ReLU sign masks), compiled for AVX-512 and AVX2 as well and chosen
+        // at run time, since Swift itself targets baseline x86-64; see its header.
+        .target(name: "CVectorKernels"),
 
         // Small pieces shared by every module: seeded RNG, atomic files, timing, terminal progress, bfloat16.
-        .target(name: "Support", dependencies: ["CBFloat16"]),
+        .target(name: "Support", dependencies: ["CVectorKernels"]),
 
         // Tensors, layers with hand-written backward, models, losses, optimizers, weights. No MPI.
-        .target(name: "NN", dependencies: ["COpenBLAS", "CDNNL", "Support"]),
+        .target(name: "NN", dependencies: ["COpenBLAS", "CDNNL", "CVectorKernels", "Support"]),
         // HDF5 shard format, decoding, crops, augmentation, loader. No MPI, no model.
         .target(name: "Shards", dependencies: ["CHDF5", "CZlib", "CFFmpeg", "CVBridge", "Support"]),
         // Open MPI communicator, gradient buckets, SyncBN reducer, watchdog. No model knowledge.

@@ -4,29 +4,41 @@ import Support
 /// `ReLU`: y = max(x, 0), any shape. With `inPlace` the output overwrites the input tensor (as PyTorch's
 /// `inplace=True`), which is safe after BatchNorm because BN's backward reads its own input, not its output.
 /// Backward always works in place: it masks dY and returns it as dX.
-public final class ReLU: Layer {
+public final class ReLU: Layer, CompactingLayer {
     public let inPlace: Bool
-    // Cache for backward: the output (its sign is the mask).
+    /// Keep one bit per element for backward instead of the output, and return fresh outputs (bf16 training; see
+    /// `CompactingLayer`).
+    public var compactActivations = false
+    // Cache for backward: the output (its sign is the mask), or in compact training only the mask.
     private var output: Tensor?
+    private var mask: PositiveMask?
     private var ownOutput: Tensor?
 
     public init(inPlace: Bool = false) { self.inPlace = inPlace }
 
     /// x: any shape; returns max(x, 0) of the same shape.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
-        let y = inPlace ? x : workspace(&ownOutput, x.shape)
+        let y = inPlace ? x : compactActivations ? Tensor(uninitializedShape: x.shape) : workspace(&ownOutput, x.shape)
         let xp = x.data, yp = y.data, total = x.count
         let chunks = max(1, min(64, total / 16384))
         parallelFor(chunks) { k in
             let lo = total * k / chunks, hi = total * (k + 1) / chunks
             for j in lo..<hi { yp[j] = max(xp[j], 0) }
         }
-        output = y
+        output = compactActivations ? nil : y
+        mask = compactActivations && training ? PositiveMask(y) : nil
         return y
     }
 
     /// dY: the output's shape; returns dY with entries zeroed where the output was 0 (same tensor).
     public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
+        if let mask {
+            guard dY.shape == mask.shape else { throw NNError("ReLU", "dY shape \(dY.shape), expected \(mask.shape)") }
+            self.mask = nil  // needed by this backward only
+            guard inputGradient else { return nil }
+            mask.apply(to: dY)
+            return dY
+        }
         guard let y = output else { throw NNError("ReLU", "backward before forward") }
         guard dY.shape == y.shape else { throw NNError("ReLU", "dY shape \(dY.shape), expected \(y.shape)") }
         guard inputGradient else { return nil }

@@ -14,7 +14,7 @@ public protocol BatchNormReducer: AnyObject {
 /// updates `running_mean`/`running_var` (unbiased variance) with `momentum` on the new statistic and increments
 /// `num_batches_tracked`; evaluation mode, or a frozen layer, uses the running statistics.
 /// Input and output [N, C, D, H, W]; weight, bias, running_mean, running_var [C].
-public final class BatchNorm3d: ParametricLayer {
+public final class BatchNorm3d: ParametricLayer, CompactingLayer {
     public let name: String
     public let channels: Int
     public let eps: Double
@@ -28,11 +28,17 @@ public final class BatchNorm3d: ParametricLayer {
     /// When true, backward writes dX over dY and returns it (saves one activation-sized buffer); set it only where
     /// the caller has no further use for dY.
     public var overwritesGradient = false
+    /// Keep the input in bf16 for backward and return fresh outputs (bf16 training; see `CompactingLayer`).
+    public var compactActivations = false
+    /// With `compactActivations`, write the output over the input (which is then kept only compact), so that a conv
+    /// output and its normalization share one buffer; set it only where nothing else reads the input afterwards (a
+    /// conv's fresh output).
+    public var overwritesInput = false
 
     let store: ParameterStore
-    // Cache for backward: the input, per-channel mean and 1/sqrt(var + eps) used, the global element count per
+    // Cache for backward: the input (compact in bf16 training), per-channel mean and 1/sqrt(var + eps) used, the global element count per
     // channel, and whether batch statistics were used (x̂ is recomputed from these instead of stored).
-    private var input: Tensor?
+    private var input: Kept?
     private var mean: [Double] = []
     private var invStd: [Double] = []
     private var globalCount: Double = 0
@@ -70,8 +76,10 @@ public final class BatchNorm3d: ParametricLayer {
             throw NNError(name, "expects [N, \(channels), ...], got \(x.shape)")
         }
         let n = x.shape[0], c = channels, s = x.count / max(1, n * c)
-        let y = workspace(&output, x.shape)
-        input = x
+        // The input is kept (or compacted) before y is written, which may be x itself.
+        input = compactActivations ? (training ? Kept(x, compact: true) : nil) : .full(x)
+        let y = compactActivations ? (overwritesInput ? x : Tensor(uninitializedShape: x.shape))
+            : workspace(&output, x.shape)
         usedBatchStatistics = training && !isFrozen
         mean = [Double](repeating: 0, count: c)
         invStd = [Double](repeating: 0, count: c)
@@ -130,10 +138,14 @@ public final class BatchNorm3d: ParametricLayer {
     /// dY: [N, C, D, H, W]; returns dX of the same shape (nil when not asked; dY itself when `overwritesGradient`). Accumulates dWeight = Σ dY·x̂ and
     /// dBias = Σ dY over this rank's batch; with batch statistics dX uses the sums over all ranks (SyncBatchNorm).
     public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
-        guard let x = input else { throw NNError(name, "backward before forward") }
-        guard dY.shape == x.shape else { throw NNError(name, "dY shape \(dY.shape), expected \(x.shape)") }
-        let n = x.shape[0], c = channels, s = x.count / max(1, n * c)
-        let xp = x.data, dyp = dY.data
+        guard let kept = input else { throw NNError(name, "backward before a training forward") }
+        guard dY.shape == kept.shape else { throw NNError(name, "dY shape \(dY.shape), expected \(kept.shape)") }
+        // A compact input is needed by this backward only: its memory goes back to the pool when this returns. It
+        // is read a row at a time (`withElements`), never widened whole.
+        if compactActivations { input = nil }
+        let shape = kept.shape, total = shape.reduce(1, *)
+        let n = shape[0], c = channels, s = total / max(1, n * c)
+        let dyp = dY.data
         let meanF = mean.map(Float.init), invF = invStd.map(Float.init)
         // [Σ dY (C), Σ dY·x̂ (C)], this rank's.
         var sums = [Double](repeating: 0, count: 2 * c)
@@ -143,8 +155,8 @@ public final class BatchNorm3d: ParametricLayer {
                 var s1: Double = 0, s2: Double = 0
                 let m = meanF[ch], inv = invF[ch]
                 for i in 0..<n {
-                    let xr = xp + (i * c + ch) * s, dr = dyp + (i * c + ch) * s
-                    let (a, b) = chunkedSums(dr, xr, s, m)
+                    let dr = dyp + (i * c + ch) * s
+                    let (a, b) = kept.withElements(from: (i * c + ch) * s, count: s) { xr in chunkedSums(dr, xr, s, m) }
                     s1 += a; s2 += b * Double(inv)
                 }
                 sp[ch] = s1
@@ -159,7 +171,7 @@ public final class BatchNorm3d: ParametricLayer {
         }
         tracker?.finished(parameterHandles)
         guard inputGradient else { return nil }
-        let dx = overwritesGradient ? dY : Tensor(uninitializedShape: x.shape)
+        let dx = overwritesGradient ? dY : Tensor(uninitializedShape: shape)
         let g = store.values(weight), dxp = dx.data
         if usedBatchStatistics {
             if let reducer { try sums.withUnsafeMutableBufferPointer { try reducer.sum($0) } }
@@ -169,8 +181,10 @@ public final class BatchNorm3d: ParametricLayer {
             parallelFor(n * c) { r in
                 let ch = r % c
                 let m = meanF[ch], inv = invF[ch], k = g[ch] * inv, a = meanDy[ch], b = meanDyXhat[ch]
-                let xr = xp + r * s, dr = dyp + r * s, out = dxp + r * s
-                for j in 0..<s { out[j] = k * (dr[j] - a - (xr[j] - m) * inv * b) }
+                let dr = dyp + r * s, out = dxp + r * s
+                kept.withElements(from: r * s, count: s) { xr in
+                    for j in 0..<s { out[j] = k * (dr[j] - a - (xr[j] - m) * inv * b) }
+                }
             }
         } else {
             parallelFor(n * c) { r in

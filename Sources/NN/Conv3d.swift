@@ -7,7 +7,7 @@ import Dispatch
 ///
 /// Input [N, in, D, H, W] → output [N, out, D', H', W'] with D' = (D + 2·pD − kD) / sD + 1 (same for H, W).
 /// Weight [out, in, kD, kH, kW], bias [out].
-public final class Conv3d: ParametricLayer {
+public final class Conv3d: ParametricLayer, CompactingLayer {
     public let name: String
     public let inChannels: Int
     public let outChannels: Int
@@ -26,11 +26,13 @@ public final class Conv3d: ParametricLayer {
     /// The arithmetic of this layer's GEMMs (forward, dX and dW); on the Winograd path the transformed tiles and
     /// weights are what is rounded to bf16.
     public var precision = Precision.fp32
+    /// Keep the input in bf16 for backward and return fresh outputs (bf16 training; see `CompactingLayer`).
+    public var compactActivations = false
 
     let store: ParameterStore
-    // Cache for backward: the input (the vol2col columns are recomputed per clip in backward instead of saved,
-    // which would cost kD·kH·kW times the input's memory).
-    private var input: Tensor?
+    // Cache for backward: the input, compact in bf16 training (the vol2col columns are recomputed per clip in
+    // backward instead of saved, which would cost kD·kH·kW times the input's memory).
+    private var input: Kept?
     private var output: Tensor?
     /// Where the per-clip columns live; a model shares one among all its convs (only one conv runs at a time),
     /// which at 16×112×112 clips saves about 100 MB per conv.
@@ -84,8 +86,9 @@ public final class Conv3d: ParametricLayer {
     /// x: [N, in, D, H, W]; returns [N, out, D', H', W'].
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let os = try outputShape(x.shape)
-        let y = workspace(&output, os)
-        input = x
+        // Every path writes all of y, so a fresh output needs no zeroing.
+        let y = compactActivations ? Tensor(uninitializedShape: os) : workspace(&output, os)
+        input = compactActivations ? (training ? Kept(x, compact: true) : nil) : .full(x)
         if let plan = winogradPlan(for: x.shape) {
             winogradForward(x, y, plan)
         } else {
@@ -133,18 +136,21 @@ public final class Conv3d: ParametricLayer {
 
     /// dY: [N, out, D', H', W']; returns dX [N, in, D, H, W] (nil when not asked). Accumulates dW and dB unless frozen.
     public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
-        guard let x = input else { throw NNError(name, "backward before forward") }
-        let os = try outputShape(x.shape)
+        guard let kept = input else { throw NNError(name, "backward before a training forward") }
+        let os = try outputShape(kept.shape)
         guard dY.shape == os else { throw NNError(name, "dY shape \(dY.shape), expected \(os)") }
-        let n = x.shape[0], outItem = dY.itemCount
+        // A compact input is needed by this backward only: its memory goes back to the pool when this returns.
+        if compactActivations { input = nil }
+        let outItem = dY.itemCount
         let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *)
         let weightGrad = !isFrozen && store.requiresGrad[weight.index]
-        let dx = inputGradient ? Tensor(uninitializedShape: x.shape) : nil
+        let n = kept.shape[0]
+        let dx = inputGradient ? Tensor(uninitializedShape: kept.shape) : nil
         if weightGrad || dx != nil {
-            if let plan = winogradPlan(for: x.shape) {
-                winogradBackward(x, dY, dx, weightGrad: weightGrad, plan)
+            if let plan = winogradPlan(for: kept.shape) {
+                winogradBackward(kept, dY, dx, weightGrad: weightGrad, plan)
             } else {
-                gemmBackward(x, dY, dx, weightGrad: weightGrad)
+                gemmBackward(kept, dY, dx, weightGrad: weightGrad)
             }
         }
         if weightGrad { flops += 2 * Double(n * outChannels * p * k) }
@@ -165,14 +171,15 @@ public final class Conv3d: ParametricLayer {
     }
 
     /// Backward through vol2col + sgemm, clip-parallel: dY [N, out, D', H', W'] → writes dX [N, in, D, H, W] when
-    /// given, and adds this batch's weight gradient into dW when `weightGrad`.
-    private func gemmBackward(_ x: Tensor, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool) {
+    /// given, and adds this batch's weight gradient into dW when `weightGrad`. A compact input is widened one clip
+    /// at a time, into the worker's own buffer.
+    private func gemmBackward(_ x: Kept, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool) {
         let os = dY.shape
-        let n = x.shape[0], inItem = x.itemCount, outItem = dY.itemCount
+        let n = x.shape[0], inItem = x.shape.dropFirst().reduce(1, *), outItem = dY.itemCount
         let p = os[2] * os[3] * os[4], k = inChannels * kernel.reduce(1, *), ow = os[4]
         let w = store.values(weight), dW = store.gradient(weight)
         let rows = os[2] * os[3], chunk = rowsPerChunk(os, k)
-        let xp = x.data, dyp = dY.data, pointwise = isPointwise, wCount = outChannels * k
+        let dyp = dY.data, pointwise = isPointwise, wCount = outChannels * k
         // Worker 0 accumulates dW in place; the others into their own buffers, added in worker order afterwards
         // so that the sum does not depend on timing.
         let workers = clipWorkers(n)
@@ -190,12 +197,25 @@ public final class Conv3d: ParametricLayer {
                 partials.append(b)
             }
         }
+        // Per-worker clip buffers for a compact input (slots 3W + w).
+        var clipBuffers: [UnsafeMutablePointer<Float>] = []
+        if case .compact = x, weightGrad {
+            clipBuffers = (0..<max(1, workers)).map { scratch.pointer(3 * workers + $0, count: inItem) }
+        }
         forEachClip(n) { i, worker in
             let dy = UnsafePointer(dyp + i * outItem)
             let dWw = partials[weightGrad ? worker : 0]
+            // Clip i of the input (read only for dW).
+            let xi: UnsafePointer<Float>
+            switch x {
+            case .full(let t): xi = UnsafePointer(t.data + i * inItem)
+            case .compact(let c):
+                if weightGrad { c.widen(from: i * inItem, count: inItem, into: clipBuffers[worker]) }
+                xi = clipBuffers.isEmpty ? dy : UnsafePointer(clipBuffers[worker])  // dy: never read (no dW)
+            }
             if pointwise {
                 if weightGrad {
-                    GEMM.multiply(transB: true, m: self.outChannels, n: k, k: p, a: dy, lda: p, b: xp + i * inItem,
+                    GEMM.multiply(transB: true, m: self.outChannels, n: k, k: p, a: dy, lda: p, b: xi,
                                   ldb: p, beta: 1, c: dWw, ldc: k, precision: self.precision)
                 }
                 if let dx {
@@ -213,7 +233,7 @@ public final class Conv3d: ParametricLayer {
                 let dyc = dy + r0 * ow
                 if weightGrad {
                     // The columns are recomputed here rather than kept from forward (see `input`).
-                    self.vol2col(xp + i * inItem, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
+                    self.vol2col(xi, x.shape, os, col, rowStart: r0, rowCount: pc / ow)
                     // dW[out, k] += dY[out, chunk] · col[k, chunk]ᵀ
                     GEMM.multiply(transB: true, m: self.outChannels, n: k, k: pc, a: dyc, lda: p, b: col, ldb: pc,
                                   beta: 1, c: dWw, ldc: k, precision: self.precision)

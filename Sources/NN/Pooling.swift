@@ -2,8 +2,10 @@
 
 /// `MaxPool3d(kernel, stride, padding)` with PyTorch semantics (padding counts as −∞, floor output size).
 /// Input [N, C, D, H, W] → output [N, C, D', H', W'], D' = (D + 2·pD − kD) / sD + 1.
-public final class MaxPool3d: Layer {
+public final class MaxPool3d: Layer, CompactingLayer {
     public let kernel: [Int], stride: [Int], padding: [Int]
+    /// Return fresh outputs (bf16 training; see `CompactingLayer`); backward needs only the argmax either way.
+    public var compactActivations = false
     // Cache for backward: the input shape and, per output element, the flat index of its maximum in its plane.
     private var inputShape: [Int] = []
     private var argmax: [Int32] = []
@@ -35,7 +37,7 @@ public final class MaxPool3d: Layer {
     /// x: [N, C, D, H, W]; returns [N, C, D', H', W'].
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let os = try outputShape(x.shape)
-        let y = workspace(&output, os)
+        let y = compactActivations ? Tensor(uninitializedShape: os) : workspace(&output, os)
         inputShape = x.shape
         if allowsFastPath && isSpatialPair {
             forwardSpatialPair(x, y)

@@ -8,8 +8,10 @@
 // gradients returned by `backward` are fresh tensors that live as long as someone holds them: backward keeps only a
 // few of them alive at a time, and their storage is recycled (see `StoragePool`), so no step allocates from the OS
 // after the first.
+import CVectorKernels
 import Dispatch
 import Foundation
+import Support
 
 /// A shape plus a contiguous, 64-byte aligned Float32 storage that it owns.
 public final class Tensor {
@@ -66,30 +68,159 @@ public struct NNError: Error, CustomStringConvertible {
     public var description: String { "\(layer): \(message)" }
 }
 
-/// Recycles tensor storage by exact byte size, as PyTorch's caching allocator does: a freed tensor's storage waits
-/// in a free list for the next tensor of the same size. Training repeats the same shapes every step, so after the
-/// first step tensors come from the lists (no page faults, no zeroing by the OS), and memory stays at the largest
-/// set of tensors alive at once. Thread-safe (loader threads build batch tensors).
+/// Recycles tensor storage, as PyTorch's caching allocator does: a freed tensor's storage waits in a free list for the
+/// next tensor that fits it — one of the same size, else the smallest free one up to twice the size asked for (so
+/// that, in bf16 training, the compact copies released during backward hold its fp32 gradients, and a layer's
+/// buffers serve the next layer's smaller ones). Training repeats the same shapes every step, so after the first step
+/// tensors come from the lists (no page faults, no zeroing by the OS). Thread-safe (loader threads build batch
+/// tensors).
 final class StoragePool: @unchecked Sendable {
     static let shared = StoragePool()
     private let lock = NSLock()
+    /// Free storage by capacity in bytes.
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    /// The capacity of storage handed out that is larger than what was asked for.
+    private var larger: [UnsafeMutableRawPointer: Int] = [:]
 
-    /// 64-byte aligned storage of `bytes` bytes, contents unspecified.
+    /// 64-byte aligned storage of at least `bytes` bytes, contents unspecified.
     func take(bytes: Int) -> UnsafeMutableRawPointer {
         lock.lock()
-        if let p = free[bytes]?.popLast() {
-            lock.unlock()
+        defer { lock.unlock() }
+        if let p = free[bytes]?.popLast() { return p }
+        let fitting = free.lazy.filter { $0.key > bytes && $0.key <= 2 * bytes && !$0.value.isEmpty }.map(\.key)
+        if let capacity = fitting.min(), let p = free[capacity]?.popLast() {
+            larger[p] = capacity
             return p
         }
-        lock.unlock()
         return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
     }
 
+    /// Returns storage taken with `take(bytes:)` (the same `bytes`).
     func give(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
         lock.lock()
-        free[bytes, default: []].append(pointer)
+        let capacity = larger.removeValue(forKey: pointer) ?? bytes
+        free[capacity, default: []].append(pointer)
         lock.unlock()
+    }
+}
+
+// MARK: Compact activations (bf16 training)
+//
+// In bf16 training a layer keeps what its backward needs in half the bytes or less, as autocast keeps bf16
+// activations: a conv its input and a BatchNorm its input rounded to bf16 (`Kept.compact`), a ReLU one bit per
+// element. Layers then return fresh (pooled) outputs instead of outputs they own, so that each fp32 activation lives
+// only until the next layers have consumed it.
+
+/// Layers whose kept activations can be compact; `VideoClassifier.precision` turns it on with bf16.
+public protocol CompactingLayer: AnyObject {
+    /// Keep activations for backward compactly in training, and return fresh outputs rather than owned ones.
+    var compactActivations: Bool { get set }
+}
+
+/// A tensor's values rounded to bf16 in half the bytes (pooled storage).
+final class CompactTensor {
+    let shape: [Int]
+    let count: Int
+    private let bits: UnsafeMutablePointer<UInt16>
+
+    init(_ x: Tensor) {
+        shape = x.shape
+        count = x.count
+        bits = StoragePool.shared.take(bytes: Self.bytes(count)).bindMemory(to: UInt16.self, capacity: max(count, 1))
+        let src = x.data, dst = bits, total = count
+        forEachSlice(total) { lo, hi in BFloat16.narrow(src + lo, into: dst + lo, count: hi - lo) }
+    }
+
+    /// Widens elements offset..<offset+count into `destination` (exactly).
+    func widen(from offset: Int, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        BFloat16.widen(bits + offset, into: destination, count: count)
+    }
+
+    /// The values widened back to fp32 (exactly) in a new tensor.
+    func expanded() -> Tensor {
+        let t = Tensor(uninitializedShape: shape)
+        let src = bits, dst = t.data
+        forEachSlice(count) { lo, hi in BFloat16.widen(src + lo, into: dst + lo, count: hi - lo) }
+        return t
+    }
+
+    deinit { StoragePool.shared.give(UnsafeMutableRawPointer(bits), bytes: Self.bytes(count)) }
+
+    private static func bytes(_ count: Int) -> Int { max(64, count * 2) }
+}
+
+/// What a layer keeps of a tensor for backward: the tensor itself, or its compact copy.
+enum Kept {
+    case full(Tensor)
+    case compact(CompactTensor)
+
+    /// `x` itself, or compact when `compact`.
+    init(_ x: Tensor, compact: Bool) { self = compact ? .compact(CompactTensor(x)) : .full(x) }
+
+    var shape: [Int] {
+        switch self {
+        case .full(let t): return t.shape
+        case .compact(let c): return c.shape
+        }
+    }
+
+    /// The fp32 tensor: the kept one, or a fresh widened copy that lives while the caller holds it.
+    func tensor() -> Tensor {
+        switch self {
+        case .full(let t): return t
+        case .compact(let c): return c.expanded()
+        }
+    }
+
+    /// Calls `body` with elements offset..<offset+count in fp32: a pointer into the kept tensor, or the compact
+    /// values widened into a temporary buffer (so that a layer can read a compact input one row at a time, without
+    /// an fp32 copy of the whole tensor).
+    func withElements<R>(from offset: Int, count: Int, _ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        switch self {
+        case .full(let t):
+            return try body(t.data + offset)
+        case .compact(let c):
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            defer { row.deallocate() }
+            c.widen(from: offset, count: count, into: row)
+            return try body(row)
+        }
+    }
+}
+
+/// Which elements of a tensor were positive, one bit each (1/32 of the tensor): what a ReLU's backward needs.
+final class PositiveMask {
+    let shape: [Int]
+    let count: Int
+    private let words: UnsafeMutablePointer<UInt16>
+
+    /// The mask of `y > 0` (NaN counts as not positive).
+    init(_ y: Tensor) {
+        shape = y.shape
+        count = y.count
+        words = StoragePool.shared.take(bytes: Self.bytes(count)).bindMemory(to: UInt16.self, capacity: max(1, (count + 15) / 16))
+        let src = y.data, dst = words
+        forEachSlice(count) { lo, hi in cmask_positive(src + lo, dst + lo / 16, hi - lo) }
+    }
+
+    /// Zeroes `x` (the masked tensor's shape) wherever the masked tensor was not positive.
+    func apply(to x: Tensor) {
+        let dst = x.data, src = words
+        forEachSlice(count) { lo, hi in cmask_apply(dst + lo, src + lo / 16, hi - lo) }
+    }
+
+    deinit { StoragePool.shared.give(UnsafeMutableRawPointer(words), bytes: Self.bytes(count)) }
+
+    private static func bytes(_ count: Int) -> Int { max(64, (count + 15) / 16 * 2) }
+}
+
+/// Runs `body(lo, hi)` over slices of 0..<total in parallel (`parallelFor`), each starting at a multiple of 16 (so
+/// that mask words are never shared).
+private func forEachSlice(_ total: Int, _ body: (Int, Int) -> Void) {
+    let blocks = (total + 15) / 16, chunks = max(1, min(64, total / 16384))
+    parallelFor(chunks) { k in
+        let lo = min(total, blocks * k / chunks * 16), hi = min(total, blocks * (k + 1) / chunks * 16)
+        if hi > lo { body(lo, hi) }
     }
 }
 

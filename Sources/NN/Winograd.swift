@@ -70,8 +70,9 @@ struct WinogradPlan {
     /// Floats in one line of the per-row work buffer: even and odd halves of lineSlots + 1 each on a 3-tap W axis
     /// (rounded up to 4), else lineSlots. Lines are padded so that 4-wide loops over whole lines stay inside.
     var lineLength: Int { threeTap[2] ? 2 * lineSlots + 4 : lineSlots }
-    /// Floats of the per-worker line buffer `scatter` and `gather` take: 16 lines and a row of zeros.
-    var lineBufferCount: Int { 17 * lineLength }
+    /// Floats of the per-worker line buffer `scatter` and `gather` take: 16 lines, a row of zeros, and 4 rows for
+    /// widening a compact source.
+    var lineBufferCount: Int { 17 * lineLength + 4 * dims[2] }
     /// Floats of the tile-row scratch a rounding `scatter` writes through: P points of one tile row.
     var tileRowScratchCount: Int { positions * lineSlots }
 
@@ -165,6 +166,19 @@ struct WinogradPlan {
 
     // MARK: Tiles
 
+    /// The batch `scatter` transforms: fp32 values, or a compact (bf16) copy widened a row at a time.
+    enum Source {
+        case floats(UnsafePointer<Float>)
+        case compact(CompactTensor)
+
+        init(_ kept: Kept) {
+            switch kept {
+            case .full(let t): self = .floats(t.data)
+            case .compact(let c): self = .compact(c)
+            }
+        }
+    }
+
     /// What `scatter` reads per tile: an input patch (4 values from 2t − 1 on 3-tap axes, transformed by Bᵀ), or an
     /// output-gradient tile (2 values from 2t, transformed by A, zero past the edge: those outputs were cropped).
     enum Patch { case input, outputGradient }
@@ -177,7 +191,7 @@ struct WinogradPlan {
     /// The patch rows of a tile row go through a buffer of 16 lines, (depth a, height b) → line a·4 + b. On a 3-tap
     /// W axis a line holds the row split into its even and odd elements (halves of lineSlots + 1), so that the
     /// per-tile transform reads unit-stride and vectorizes; Bᵀ/A along D and H are elementwise over whole lines.
-    func scatter(_ src: UnsafePointer<Float>, channels: Int, rows: Range<Int>, patch: Patch,
+    func scatter(_ src: Source, channels: Int, rows: Range<Int>, patch: Patch,
                  into dst: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>,
                  rounded: RoundedPointer? = nil) {
         let (d, h, w) = (dims[0], dims[1], dims[2])
@@ -192,17 +206,26 @@ struct WinogradPlan {
         let len = lineLength, half = slots + 1
         @inline(__always) func lineAt(_ a: Int, _ b: Int) -> UnsafeMutablePointer<Float> { line + (a * 4 + b) * len }
         // The 16 lines are followed by a zero row that stands in for rows outside the input.
-        let zeros = line + 16 * len
+        let zeros = line + 16 * len, widened = line + 17 * len
         zeros.update(repeating: 0, count: len)
         for c in 0..<channels {
             for r in rows {
                 let clip = r / rowsPerClip, rr = r % rowsPerClip
                 let td = rr / tiles[1], th = rr % tiles[1]
                 let z0 = threeTap[0] ? 2 * td - shift : td, y0 = threeTap[1] ? 2 * th - shift : th
-                let plane = src + (clip * channels + c) * d * h * w
-                @inline(__always) func sourceRow(_ a: Int, _ b: Int) -> UnsafePointer<Float> {
+                let plane = (clip * channels + c) * d * h * w
+                // Row (z0 + a, y0 + b) of this plane, or zeros outside; a compact source is widened into slot
+                // `slot` of the 4 rows at `widened` (rows in use at once take different slots).
+                @inline(__always) func sourceRow(_ a: Int, _ b: Int, slot: Int = 0) -> UnsafePointer<Float> {
                     let z = z0 + a, y = y0 + b
-                    return z >= 0 && z < d && y >= 0 && y < h ? plane + (z * h + y) * w : UnsafePointer(zeros)
+                    guard z >= 0 && z < d && y >= 0 && y < h else { return UnsafePointer(zeros) }
+                    switch src {
+                    case .floats(let p): return p + plane + (z * h + y) * w
+                    case .compact(let t):
+                        let row = widened + slot * w
+                        t.widen(from: plane + (z * h + y) * w, count: w, into: row)
+                        return UnsafePointer(row)
+                    }
                 }
                 let at = c * tcount + (r - rows.lowerBound) * tw
                 let o = rounded == nil ? dst + at : dst
@@ -214,8 +237,8 @@ struct WinogradPlan {
                 if !threeTap[1] && !threeTap[2] {
                     // 3×1×1: a tile row is a plain row of W tiles, transformed from the source rows straight into dst.
                     let o1 = o + ps, o2 = o1 + ps, o3 = o2 + ps
-                    let r0 = sourceRow(0, 0), r1 = sourceRow(1, 0)
-                    let rows4 = input ? (r0, r1, sourceRow(2, 0), sourceRow(3, 0)) : (r0, r1, r1, r1)
+                    let r0 = sourceRow(0, 0, slot: 0), r1 = sourceRow(1, 0, slot: 1)
+                    let rows4 = input ? (r0, r1, sourceRow(2, 0, slot: 2), sourceRow(3, 0, slot: 3)) : (r0, r1, r1, r1)
                     mapLines(input ? .inputBT : .gradientA, w, rows4, (o, o1, o2, o3))
                     continue
                 }
@@ -527,14 +550,14 @@ extension Conv3d {
             let tc = rows.count * plan.tilesPerRow
             if let u16 {
                 let v16 = RoundedPointer(v, engine: u16.engine)
-                plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: row, line: line, rounded: v16)
+                plan.scatter(.floats(xp), channels: cin, rows: rows, patch: .input, into: row, line: line, rounded: v16)
                 for xi in 0..<p {
                     GEMM.multiplyRounded(m: cout, n: tc, k: cin, a: u16.advanced(by: xi * cout * cin), lda: cin,
                                          b: v16.advanced(by: xi * cin * tc), ldb: tc, beta: 0, c: m + xi * cout * tc,
                                          ldc: tc)
                 }
             } else {
-                plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: v, line: line)
+                plan.scatter(.floats(xp), channels: cin, rows: rows, patch: .input, into: v, line: line)
                 for xi in 0..<p {
                     // M[ξ] [out, T] = U[ξ] [out, in] · V[ξ] [in, T]
                     GEMM.multiply(m: cout, n: tc, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * tc,
@@ -547,7 +570,8 @@ extension Conv3d {
 
     /// Backward through the Winograd path: dY [N, out, D, H, W] → writes dX [N, in, D, H, W] when given, and adds
     /// this batch's weight gradient into dW when `weightGrad`.
-    func winogradBackward(_ x: Tensor, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool, _ plan: WinogradPlan) {
+    /// The input is read as kept (`WinogradPlan.Source`), so a compact one is never widened whole.
+    func winogradBackward(_ x: Kept, _ dY: Tensor, _ dx: Tensor?, weightGrad: Bool, _ plan: WinogradPlan) {
         let p = plan.positions, cin = inChannels, cout = outChannels, plane = cout * cin
         let c = winogradChunking(plan, clips: x.shape[0]), workers = c.workers
         // U is recomputed rather than kept from forward: the model's convs share this scratch.
@@ -558,7 +582,7 @@ extension Conv3d {
         for du in partials { du.update(repeating: 0, count: p * plane) }
         let bf16 = precision == .bf16
         let u16 = dx != nil ? roundedWeights(u, count: p * plane, slot: 3 * workers + 1) : nil
-        let xp = UnsafePointer(x.data), dyp = UnsafePointer(dY.data)
+        let xs = WinogradPlan.Source(x), dys = WinogradPlan.Source.floats(dY.data)
         forEachChunk(c) { rows, wk in
             let (a, b, line, row) = self.chunkBuffers(wk, c, plan)
             let (a16, b16) = (RoundedPointer(a), RoundedPointer(b))
@@ -567,12 +591,12 @@ extension Conv3d {
                 let du = partials[wk]
                 // The input's transform is recomputed here rather than kept from forward (P/2^a times x's size).
                 if bf16 {
-                    plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: row, line: line, rounded: a16)
-                    plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: row, line: line,
+                    plan.scatter(xs, channels: cin, rows: rows, patch: .input, into: row, line: line, rounded: a16)
+                    plan.scatter(dys, channels: cout, rows: rows, patch: .outputGradient, into: row, line: line,
                                  rounded: b16)
                 } else {
-                    plan.scatter(xp, channels: cin, rows: rows, patch: .input, into: a, line: line)
-                    plan.scatter(dyp, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
+                    plan.scatter(xs, channels: cin, rows: rows, patch: .input, into: a, line: line)
+                    plan.scatter(dys, channels: cout, rows: rows, patch: .outputGradient, into: b, line: line)
                 }
                 for xi in 0..<p {
                     // dU[ξ] [out, in] += (A·dY)[ξ] [out, T] · V[ξ] [in, T]ᵀ
@@ -588,9 +612,9 @@ extension Conv3d {
             }
             if let dx {
                 if let u16 {
-                    plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: row, line: line, rounded: a16)
+                    plan.scatter(dys, channels: cout, rows: rows, patch: .input, into: row, line: line, rounded: a16)
                 } else {
-                    plan.scatter(dyp, channels: cout, rows: rows, patch: .input, into: a, line: line)
+                    plan.scatter(dys, channels: cout, rows: rows, patch: .input, into: a, line: line)
                 }
                 for xi in 0..<p {
                     // M[ξ] [in, T] = U[flip ξ]ᵀ [in, out] · V_dY[ξ] [out, T]

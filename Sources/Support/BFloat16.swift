@@ -1,6 +1,6 @@
 // Support: bfloat16, the top 16 bits of an IEEE float32 (8-bit exponent, 7-bit mantissa), shared by NN's bf16
 // GEMM inputs and Distributed's bf16 gradient transport so that both round the same way.
-import CBFloat16
+import CVectorKernels
 import Foundation
 
 public enum BFloat16 {
@@ -15,7 +15,7 @@ public enum BFloat16 {
     }
 
     /// Rounds `source` into `destination` (as many elements), each as `bits` does, 16 lanes at a time on AVX-512
-    /// CPUs (CBFloat16); `narrowReference` is the plain loop it is tested against.
+    /// CPUs (CVectorKernels); `narrowReference` is the plain loop it is tested against.
     public static func narrow(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
         cbf16_narrow(source, destination, count)
     }

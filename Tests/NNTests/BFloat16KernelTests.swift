@@ -1,4 +1,4 @@
-// The vector float32 → bfloat16 kernels (CBFloat16, behind `BFloat16.narrow` and `widen`) against the plain
+// The vector float32 → bfloat16 kernels (CVectorKernels, behind `BFloat16.narrow` and `widen`) against the plain
 // element-by-element rounding, on every kind of value and on lengths and offsets that end mid-vector.
 import Support
 import XCTest

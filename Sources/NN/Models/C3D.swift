@@ -15,7 +15,7 @@ public final class C3D: StagedClassifier {
             let cout = width * multiple
             stages.append(Conv3d(store: store, name: "\(name).conv", inChannels: cin, outChannels: cout,
                                  kernel: [3, 3, 3], padding: [1, 1, 1]))
-            stages.append(overwriting(BatchNorm3d(store: store, name: "\(name).bn", channels: cout)))
+            stages.append(overwriting(followingConv(BatchNorm3d(store: store, name: "\(name).bn", channels: cout))))
             stages.append(ReLU(inPlace: true))
             if pool { stages.append(MaxPool3d(kernel: [1, 2, 2])) }
             cin = cout

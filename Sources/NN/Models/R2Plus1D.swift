@@ -7,7 +7,7 @@
 /// torchvision's `BasicBlock` with `Conv2Plus1D` convolutions:
 /// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), each conv a (1×3×3 → BN → ReLU → 3×1×1) pair.
 /// Input [N, inplanes, T, H, W] → [N, planes, T/st, H/s, W/s].
-public final class R2Plus1DBlock: Layer {
+public final class R2Plus1DBlock: Layer, CompactingLayer {
     /// State-dict prefix, e.g. `layer2.0`.
     public let name: String
     let main: Sequential
@@ -20,7 +20,7 @@ public final class R2Plus1DBlock: Layer {
         let mid = (inplanes * planes * 3 * 3 * 3) / (inplanes * 3 * 3 + 3 * planes)
         // BNs followed by a ReLU own their dY and may overwrite it; conv2.1's dY is shared with the shortcut.
         func bn(_ name: String, _ channels: Int, overwrite: Bool = true) -> BatchNorm3d {
-            let layer = BatchNorm3d(store: store, name: name, channels: channels)
+            let layer = followingConv(BatchNorm3d(store: store, name: name, channels: channels))
             layer.overwritesGradient = overwrite
             return layer
         }
@@ -39,7 +39,7 @@ public final class R2Plus1DBlock: Layer {
             downsample = Sequential([
                 Conv3d(store: store, name: "\(name).downsample.0", inChannels: inplanes, outChannels: planes,
                        kernel: [1, 1, 1], stride: [temporalStride, stride, stride]),
-                BatchNorm3d(store: store, name: "\(name).downsample.1", channels: planes)])
+                followingConv(BatchNorm3d(store: store, name: "\(name).downsample.1", channels: planes))])
         } else {
             downsample = nil
         }
@@ -47,8 +47,12 @@ public final class R2Plus1DBlock: Layer {
 
     public var sublayers: [Layer] { [main] + (downsample.map { [$0] } ?? []) }
 
-    // Cache for backward: the output (the final ReLU's mask); the sublayers cache the rest.
+    /// Keep the final ReLU's mask as one bit per element (bf16 training; see `CompactingLayer`).
+    public var compactActivations = false
+    // Cache for backward: the output (the final ReLU's mask), or in compact training only the mask; the sublayers
+    // cache the rest.
     private var output: Tensor?
+    private var mask: PositiveMask?
 
     /// x: [N, inplanes, T, H, W]; returns [N, planes, T', H', W'].
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -60,19 +64,25 @@ public final class R2Plus1DBlock: Layer {
         parallelFor(chunks) { k in
             for j in (total * k / chunks)..<(total * (k + 1) / chunks) { yp[j] = max(yp[j], 0) }
         }
-        output = y
+        output = compactActivations ? nil : y
+        mask = compactActivations && training ? PositiveMask(y) : nil
         return y
     }
 
     /// dY: the output's shape (overwritten); returns dX [N, inplanes, T, H, W] or nil. The shortcut runs first
     /// because its parameters come last in the table.
     public func backward(_ dY: Tensor, inputGradient: Bool) throws -> Tensor? {
-        guard let y = output, y.shape == dY.shape else { throw NNError("R2Plus1DBlock", "backward before forward") }
-        let yp = y.data, dp = dY.data, total = dY.count
-        let chunks = max(1, min(64, total / 16384))
-        parallelFor(chunks) { k in
-            let lo = total * k / chunks, hi = total * (k + 1) / chunks
-            maskWherePositive(yp + lo, dp + lo, hi - lo)
+        if let mask, mask.shape == dY.shape {
+            mask.apply(to: dY)
+            self.mask = nil  // needed by this backward only
+        } else {
+            guard let y = output, y.shape == dY.shape else { throw NNError("R2Plus1DBlock", "backward before forward") }
+            let yp = y.data, dp = dY.data, total = dY.count
+            let chunks = max(1, min(64, total / 16384))
+            parallelFor(chunks) { k in
+                let lo = total * k / chunks, hi = total * (k + 1) / chunks
+                maskWherePositive(yp + lo, dp + lo, hi - lo)
+            }
         }
         let (dMain, dShortcut) = ResidualAdd.backward(dY)
         let dX0: Tensor?
@@ -98,11 +108,11 @@ public final class R2Plus1D18: StagedClassifier {
         var stages: [Layer] = [
             Conv3d(store: store, name: "stem.0", inChannels: 3, outChannels: stemMid, kernel: [1, 7, 7],
                    stride: [1, 2, 2], padding: [0, 3, 3]),
-            overwriting(BatchNorm3d(store: store, name: "stem.1", channels: stemMid)),
+            overwriting(followingConv(BatchNorm3d(store: store, name: "stem.1", channels: stemMid))),
             ReLU(inPlace: true),
             Conv3d(store: store, name: "stem.3", inChannels: stemMid, outChannels: width, kernel: [3, 1, 1],
                    padding: [1, 0, 0]),
-            overwriting(BatchNorm3d(store: store, name: "stem.4", channels: width)),
+            overwriting(followingConv(BatchNorm3d(store: store, name: "stem.4", channels: width))),
             ReLU(inPlace: true),
         ]
         var inplanes = width

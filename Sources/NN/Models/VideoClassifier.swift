@@ -75,6 +75,18 @@ public class StagedClassifier: VideoClassifier {
         didSet {
             for case let conv as Conv3d in leaves { conv.precision = precision }
             for case let linear as Linear in leaves { linear.precision = precision }
+            // bf16 training keeps its activations compact, as autocast keeps them in bf16.
+            compactActivations = precision == .bf16
+        }
+    }
+
+    /// Whether training keeps activations for backward compactly (`CompactingLayer`): on with bf16, off with fp32;
+    /// tests turn it off to compare.
+    public var compactActivations = false {
+        didSet {
+            for case let layer as CompactingLayer in stages.flatMap({ $0.allLayers }) {
+                layer.compactActivations = compactActivations
+            }
         }
     }
 
@@ -184,6 +196,12 @@ public class StagedClassifier: VideoClassifier {
 /// Marks a BatchNorm that is followed by a ReLU (so it alone uses its dY) as allowed to overwrite dY.
 func overwriting(_ bn: BatchNorm3d) -> BatchNorm3d {
     bn.overwritesGradient = true
+    return bn
+}
+
+/// Marks a BN that normalizes a conv's output, which nothing else reads: in bf16 training it normalizes in place.
+func followingConv(_ bn: BatchNorm3d) -> BatchNorm3d {
+    bn.overwritesInput = true
     return bn
 }
 

@@ -92,11 +92,15 @@ public struct BenchCommand: ParsableCommand {
                    + "\(input.shape), \(BLAS.threads) thread(s), \(steps) timed step(s)")
 
             let sgemm = BLAS.measureSgemmGFLOPs()
+            // SGD with momentum, as training and tools/bench_pytorch.py run it (its momentum buffer counts in memory).
+            let optimizer = SGD(store: model.store, groups: ParameterGroup.backboneAndHead(
+                model.store, headPrefixes: ["fc"], backboneLR: 1e-4, headLR: 1e-4, weightDecay: 0), momentum: 0.9)
             func trainStep() throws {
                 model.store.zeroGrad()
                 let logits = try model.forward(input, training: true)
                 let (_, d) = try SoftmaxCrossEntropy.compute(logits: logits, labels: labels, labelSmoothing: 0.1)
                 try model.backward(d)
+                optimizer.step()
             }
             // Process CPU time (user + system, all threads): on a shared machine it tracks the work done better
             // than wall time, which includes waiting for cores.

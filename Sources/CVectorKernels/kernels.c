@@ -1,5 +1,5 @@
-// CBFloat16: the conversion kernels declared in CBFloat16.h, one plain loop and its AVX2 and AVX-512F versions.
-#include "CBFloat16.h"
+// CVectorKernels: the kernels declared in CVectorKernels.h, each a plain loop and its AVX-512F (and AVX2) versions.
+#include "CVectorKernels.h"
 
 static inline uint16_t narrow1(float x) {
     union { float f; uint32_t u; } v = { x };
@@ -17,6 +17,18 @@ static void round_plain(const float *src, float *dst, size_t count) {
         union { uint32_t u; float f; } v = { (uint32_t)narrow1(src[i]) << 16 };
         dst[i] = v.f;
     }
+}
+
+static void positive_plain(const float *src, uint16_t *mask, size_t count) {
+    for (size_t w = 0; w * 16 < count; w++) {
+        uint16_t word = 0;
+        for (size_t j = 0; j < 16 && w * 16 + j < count; j++) word |= (uint16_t)(src[w * 16 + j] > 0) << j;
+        mask[w] = word;
+    }
+}
+
+static void apply_plain(float *x, const uint16_t *mask, size_t count) {
+    for (size_t i = 0; i < count; i++) if (!((mask[i / 16] >> (i % 16)) & 1)) x[i] = 0;
 }
 
 static void widen_plain(const uint16_t *src, float *dst, size_t count) {
@@ -62,6 +74,24 @@ static void round_avx512(const float *src, float *dst, size_t count) {
         __mmask16 lanes = tail_mask(count - i);
         __m512i r = bits_avx512(_mm512_castps_si512(_mm512_maskz_loadu_ps(lanes, src + i)));
         _mm512_mask_storeu_ps(dst + i, lanes, _mm512_castsi512_ps(_mm512_slli_epi32(r, 16)));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void positive_avx512(const float *src, uint16_t *mask, size_t count) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t i = 0; i < count; i += 16) {
+        __mmask16 lanes = tail_mask(count - i);
+        mask[i / 16] = (uint16_t)_mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, src + i), zero, _CMP_GT_OQ);
+    }
+}
+
+__attribute__((target("avx512f")))
+static void apply_avx512(float *x, const uint16_t *mask, size_t count) {
+    for (size_t i = 0; i < count; i += 16) {
+        __mmask16 lanes = tail_mask(count - i);
+        __m512 v = _mm512_maskz_loadu_ps((__mmask16)(mask[i / 16] & lanes), x + i);
+        _mm512_mask_storeu_ps(x + i, lanes, v);
     }
 }
 
@@ -156,6 +186,26 @@ void cbf16_round_rows(const float *src, size_t rows, size_t columns, size_t stri
         return;
     }
     for (size_t r = 0; r < rows; r++) cbf16_round(src + r * stride, dst + r * columns, columns);
+}
+
+void cmask_positive(const float *src, uint16_t *mask, size_t count) {
+#ifdef HAVE_X86_PATHS
+    if (cbf16_path() == 2) {
+        positive_avx512(src, mask, count);
+        return;
+    }
+#endif
+    positive_plain(src, mask, count);
+}
+
+void cmask_apply(float *x, const uint16_t *mask, size_t count) {
+#ifdef HAVE_X86_PATHS
+    if (cbf16_path() == 2) {
+        apply_avx512(x, mask, count);
+        return;
+    }
+#endif
+    apply_plain(x, mask, count);
 }
 
 void cbf16_widen(const uint16_t *src, float *dst, size_t count) {
