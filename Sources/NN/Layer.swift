@@ -6,7 +6,8 @@
 /// `ParameterStore.zeroGrad()`).
 public protocol Layer: AnyObject {
     /// Takes the layer's input (shape documented per layer) and returns its output. The returned tensor is owned
-    /// by the layer and reused by its next forward.
+    /// by the layer and reused by its next forward, except with compact activations (bf16; `CompactingLayer`), where
+    /// it is fresh and lives as long as the caller holds it.
     func forward(_ x: Tensor, training: Bool) throws -> Tensor
     /// Takes dY (the shape `forward` returned) and returns dX (the input's shape), or nil when `inputGradient` is
     /// false (then only parameter gradients are computed). May overwrite `dY` (ReLU does, in place).

@@ -4,7 +4,8 @@
 //   activations  [N, C, D, H, W]  (N = clips, C = channels, D = frames, H/W = rows/columns), contiguous, W fastest;
 //   conv weights [out, in, kD, kH, kW];  linear weights [out, in];  logits [N, classes].
 // Layers own their output tensors (which backward needs) and reuse them while the input shape stays the same, so a
-// tensor returned by `forward` is valid until that layer's next call; `copy()` it to keep it longer. Input
+// tensor returned by `forward` is valid until that layer's next call; `copy()` it to keep it longer. In bf16 training
+// they return fresh tensors instead and keep compact copies (see "Compact activations" below). Input
 // gradients returned by `backward` are fresh tensors that live as long as someone holds them: backward keeps only a
 // few of them alive at a time, and their storage is recycled (see `StoragePool`), so no step allocates from the OS
 // after the first.

@@ -196,9 +196,12 @@ struct WinogradPlan {
                  rounded: RoundedPointer? = nil) {
         let (d, h, w) = (dims[0], dims[1], dims[2])
         let tw = tiles[2], slots = lineSlots, tcount = rows.count * tw, cstride = channels * tcount
-        // Distance between the P points of one tile in what the transforms write: the [P, C, T] planes, or the
-        // tile-row scratch's [P, tilesPerRow] rows when rounding.
-        let ps = rounded == nil ? cstride : tw
+        // Rounded values in fp32 storage are rounded as they are stored, straight into the [P, C, T] planes; bf16
+        // bits go through the tile-row scratch. `ps`: the distance between the P points of one tile in what the
+        // transforms write (the planes, or the scratch's [P, tilesPerRow] rows).
+        let direct = rounded?.engine == .fp32
+        let planes = direct ? rounded!.floats : dst
+        let ps = rounded == nil || direct ? cstride : tw
         let input = patch == .input
         // Values per axis in a patch, and the offset of tile t's first one: 2t − 1 (input) or 2t (gradient).
         let span = threeTap.map { $0 ? (input ? 4 : 2) : 1 }
@@ -228,9 +231,9 @@ struct WinogradPlan {
                     }
                 }
                 let at = c * tcount + (r - rows.lowerBound) * tw
-                let o = rounded == nil ? dst + at : dst
+                let o = rounded == nil || direct ? planes + at : dst
                 defer {
-                    if let rounded {
+                    if let rounded, !direct {
                         for xi in 0..<positions { rounded.advanced(by: xi * cstride + at).store(dst + xi * tw, count: tw) }
                     }
                 }
@@ -239,7 +242,7 @@ struct WinogradPlan {
                     let o1 = o + ps, o2 = o1 + ps, o3 = o2 + ps
                     let r0 = sourceRow(0, 0, slot: 0), r1 = sourceRow(1, 0, slot: 1)
                     let rows4 = input ? (r0, r1, sourceRow(2, 0, slot: 2), sourceRow(3, 0, slot: 3)) : (r0, r1, r1, r1)
-                    mapLines(input ? .inputBT : .gradientA, w, rows4, (o, o1, o2, o3))
+                    mapLines(input ? .inputBT : .gradientA, w, rows4, (o, o1, o2, o3), rounding: direct)
                     continue
                 }
                 for a in 0..<span[0] { for b in 0..<span[1] {
@@ -270,13 +273,14 @@ struct WinogradPlan {
                     let l = UnsafePointer(lineAt(a, b))
                     let o0 = o + ((a * points[1] + b) * points[2]) * ps
                     if !threeTap[2] {
-                        o0.update(from: l, count: tw)
+                        if direct { BFloat16.round(l, into: o0, count: tw) } else { o0.update(from: l, count: tw) }
                         continue
                     }
                     // Tile j reads E[j], O[j], E[j + 1], O[j + 1] (input) or E[j], O[j] (gradient).
                     let o1 = o0 + ps, o2 = o1 + ps, o3 = o2 + ps
                     let e = l, od = l + half
-                    mapLines(input ? .inputBT : .gradientA, tw, (e, od, e + 1, od + 1), (o0, o1, o2, o3))
+                    mapLines(input ? .inputBT : .gradientA, tw, (e, od, e + 1, od + 1), (o0, o1, o2, o3),
+                             rounding: direct)
                 } }
             }
         }
@@ -392,30 +396,47 @@ private enum TileTransform {
 
 /// Applies `t` elementwise across four rows: dst.k[j] = t(src.0[j], …, src.3[j]).k for j in 0..<count and the
 /// first `outputs` destination rows, 4 lanes at a time while they fit, then one element at a time (rows of the
-/// caller's tensors end exactly at count). Each j reads before it writes, so rows may be transformed in place.
+/// caller's tensors end exactly at count). Each j reads before it writes, so rows may be transformed in place. With
+/// `rounding`, what is stored is rounded to bf16 (kept in fp32), bit for bit as `BFloat16.round(_:into:count:)`.
 @inline(__always)
 private func mapLines(
     _ t: TileTransform, _ count: Int,
     _ src: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
     _ dst: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
             UnsafeMutablePointer<Float>),
-    outputs: Int = 4
+    outputs: Int = 4, rounding: Bool = false
 ) {
+    @inline(__always) func put(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+        store4(rounding ? roundedBF16(v) : v, p)
+    }
+    @inline(__always) func put(_ v: Float, _ p: UnsafeMutablePointer<Float>) {
+        p.pointee = rounding ? BFloat16.float(BFloat16.bits(v)) : v
+    }
     var j = 0
     while j + 4 <= count {
         let r = t.apply((load4(src.0 + j), load4(src.1 + j), load4(src.2 + j), load4(src.3 + j)))
-        store4(r.0, dst.0 + j)
-        if outputs > 1 { store4(r.1, dst.1 + j) }
-        if outputs > 2 { store4(r.2, dst.2 + j); store4(r.3, dst.3 + j) }
+        put(r.0, dst.0 + j)
+        if outputs > 1 { put(r.1, dst.1 + j) }
+        if outputs > 2 { put(r.2, dst.2 + j); put(r.3, dst.3 + j) }
         j += 4
     }
     while j < count {
         let r = t.apply((src.0[j], src.1[j], src.2[j], src.3[j]))
-        dst.0[j] = r.0
-        if outputs > 1 { dst.1[j] = r.1 }
-        if outputs > 2 { dst.2[j] = r.2; dst.3[j] = r.3 }
+        put(r.0, dst.0 + j)
+        if outputs > 1 { put(r.1, dst.1 + j) }
+        if outputs > 2 { put(r.2, dst.2 + j); put(r.3, dst.3 + j) }
         j += 1
     }
+}
+
+/// Four floats rounded to bf16 and kept in fp32, as `BFloat16.bits` rounds (nearest, ties to even; NaN made quiet).
+@inline(__always)
+private func roundedBF16(_ v: SIMD4<Float>) -> SIMD4<Float> {
+    let b = unsafeBitCast(v, to: SIMD4<UInt32>.self)
+    let nearest = (b &+ 0x7FFF &+ ((b &>> 16) & 1)) & 0xFFFF_0000
+    let quiet = (b | 0x0040_0000) & 0xFFFF_0000
+    let r = nearest.replacing(with: quiet, where: (b & 0x7FFF_FFFF) .> 0x7F80_0000)
+    return unsafeBitCast(r, to: SIMD4<Float>.self)
 }
 
 @inline(__always)

@@ -132,6 +132,36 @@ final class PrecisionTests: XCTestCase {
         print("bf16 Winograd worst error relative to the output scale: \(winogradWorst)")
     }
 
+    /// The two bf16 engines store rounded Winograd tiles differently (bf16 bits through a tile-row scratch, or fp32
+    /// rounded as the transforms store them); multiplied by the same reference sgemm, they must give the same bits.
+    func testBothEnginesRoundWinogradTilesIdentically() throws {
+        let savedEngine = GEMM.bf16Engine, savedPath = GEMM.bf16UsesOneDNN
+        defer { GEMM.bf16Engine = savedEngine; GEMM.bf16UsesOneDNN = savedPath }
+        GEMM.bf16UsesOneDNN = false
+        for (index, (input, kernel, padding)) in [([2, 5, 5, 7, 9], [3, 3, 3], [1, 1, 1]), ([1, 4, 3, 6, 11], [1, 3, 3], [0, 1, 1]),
+                                                  ([2, 6, 7, 3, 5], [3, 1, 1], [1, 0, 0])].enumerated() {
+            var results: [[UInt32]] = []
+            for engine in BF16Engine.allCases {
+                GEMM.bf16Engine = engine
+                let store = ParameterStore()
+                let conv = Conv3d(store: store, name: "c", inChannels: input[1], outChannels: 6, kernel: kernel,
+                                  padding: padding)
+                store.seal()
+                conv.algorithm = .winograd
+                conv.precision = .bf16
+                conv.winogradBudget = 200
+                fillRandom(store.parameters.pointer, store.parameterCount, seed: UInt64(index), scale: 0.5)
+                let x = randomTensor(input, seed: UInt64(10 + index))
+                let y = try conv.forward(x, training: true).copy()
+                store.zeroGrad()
+                let dX = try conv.backward(randomTensor(y.shape, seed: UInt64(20 + index)))
+                let dW = Array(UnsafeBufferPointer(start: store.gradient(conv.weight), count: store.parameterCount))
+                results.append((y.array + dX.array + dW).map(\.bitPattern))
+            }
+            XCTAssertEqual(results[0], results[1], "case \(index) \(kernel): the engines' rounded tiles differ")
+        }
+    }
+
     func testLinearAndModelPrecisionSwitchEveryLayer() throws {
         let model = try makeModel(arch: "c3d", classes: 3, width: 4)
         let x = randomTensor([1, 3, 2, 16, 16], seed: 9)
