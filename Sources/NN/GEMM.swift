@@ -56,14 +56,9 @@ public enum GEMM {
                     if OneDNN.multiplyBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a,
                                            lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) { return }
                 case .fp32:
-                    let (aRows, aCols) = transA ? (k, m) : (m, k)
-                    let (bRows, bCols) = transB ? (n, k) : (k, n)
-                    let scratch = OperandScratch<Float>.forCurrentThread(key: "asl.nn.bf16-rounded-operands")
-                    let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
-                    BFloat16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
-                    BFloat16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
-                    if OneDNN.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ra, lda: aCols,
-                                    b: rb, ldb: bCols, beta: beta, c: c, ldc: ldc) { return }
+                    let (ra, lda, rb, ldb) = roundedCopies(transA, transB, m, n, k, a, lda, b, ldb, plain: false)
+                    if OneDNN.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ra, lda: lda,
+                                    b: rb, ldb: ldb, beta: beta, c: c, ldc: ldc) { return }
                 }
             }
             multiplyRoundedReference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
@@ -137,13 +132,28 @@ public enum GEMM {
                                                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                                                 b: UnsafePointer<Float>, ldb: Int, beta: Float,
                                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let (ra, lda, rb, ldb) = roundedCopies(transA, transB, m, n, k, a, lda, b, ldb, plain: true)
+        sgemm(transA, transB, m, n, k, alpha, ra, lda, rb, ldb, beta, c, ldc)
+    }
+
+    /// Copies of the stored operands rounded to bf16 (kept in fp32, rows packed) in the calling thread's scratch,
+    /// with their new row lengths: by the plain scalar loop (`plain`, the reference's) or the vector kernel.
+    private static func roundedCopies(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+                                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                      plain: Bool)
+        -> (UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) {
         let (aRows, aCols) = transA ? (k, m) : (m, k)
         let (bRows, bCols) = transB ? (n, k) : (k, n)
-        let scratch = OperandScratch<Float>.forCurrentThread(key: "asl.nn.bf16-reference-scratch")
+        let scratch = OperandScratch<Float>.forCurrentThread(key: "asl.nn.bf16-rounded-operands")
         let ra = scratch.buffer(0, count: aRows * aCols), rb = scratch.buffer(1, count: bRows * bCols)
-        BF16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
-        BF16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
-        sgemm(transA, transB, m, n, k, alpha, ra, aCols, rb, bCols, beta, c, ldc)
+        if plain {
+            BF16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
+            BF16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
+        } else {
+            BFloat16.round(a, rows: aRows, columns: aCols, stride: lda, into: ra)
+            BFloat16.round(b, rows: bRows, columns: bCols, stride: ldb, into: rb)
+        }
+        return (ra, aCols, rb, bCols)
     }
 
     private static func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,

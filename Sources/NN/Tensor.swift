@@ -118,18 +118,32 @@ public protocol CompactingLayer: AnyObject {
     var compactActivations: Bool { get set }
 }
 
+/// `count` UInt16 values in storage from `StoragePool`, returned to it when this is freed.
+final class PooledHalfwords {
+    let pointer: UnsafeMutablePointer<UInt16>
+    private let bytes: Int
+
+    init(count: Int) {
+        bytes = max(64, count * 2)
+        pointer = StoragePool.shared.take(bytes: bytes).bindMemory(to: UInt16.self, capacity: max(1, count))
+    }
+
+    deinit { StoragePool.shared.give(UnsafeMutableRawPointer(pointer), bytes: bytes) }
+}
+
 /// A tensor's values rounded to bf16 in half the bytes (pooled storage).
 final class CompactTensor {
     let shape: [Int]
     let count: Int
-    private let bits: UnsafeMutablePointer<UInt16>
+    private let storage: PooledHalfwords
+    private var bits: UnsafeMutablePointer<UInt16> { storage.pointer }
 
     init(_ x: Tensor) {
         shape = x.shape
         count = x.count
-        bits = StoragePool.shared.take(bytes: Self.bytes(count)).bindMemory(to: UInt16.self, capacity: max(count, 1))
-        let src = x.data, dst = bits, total = count
-        forEachSlice(total) { lo, hi in BFloat16.narrow(src + lo, into: dst + lo, count: hi - lo) }
+        storage = PooledHalfwords(count: count)
+        let src = x.data, dst = storage.pointer
+        forEachSlice(count) { lo, hi in BFloat16.narrow(src + lo, into: dst + lo, count: hi - lo) }
     }
 
     /// Widens elements offset..<offset+count into `destination` (exactly).
@@ -145,9 +159,6 @@ final class CompactTensor {
         return t
     }
 
-    deinit { StoragePool.shared.give(UnsafeMutableRawPointer(bits), bytes: Self.bytes(count)) }
-
-    private static func bytes(_ count: Int) -> Int { max(64, count * 2) }
 }
 
 /// What a layer keeps of a tensor for backward: the tensor itself, or its compact copy.
@@ -193,26 +204,22 @@ enum Kept {
 final class PositiveMask {
     let shape: [Int]
     let count: Int
-    private let words: UnsafeMutablePointer<UInt16>
+    private let words: PooledHalfwords
 
     /// The mask of `y > 0` (NaN counts as not positive).
     init(_ y: Tensor) {
         shape = y.shape
         count = y.count
-        words = StoragePool.shared.take(bytes: Self.bytes(count)).bindMemory(to: UInt16.self, capacity: max(1, (count + 15) / 16))
-        let src = y.data, dst = words
+        words = PooledHalfwords(count: (count + 15) / 16)
+        let src = y.data, dst = words.pointer
         forEachSlice(count) { lo, hi in cmask_positive(src + lo, dst + lo / 16, hi - lo) }
     }
 
     /// Zeroes `x` (the masked tensor's shape) wherever the masked tensor was not positive.
     func apply(to x: Tensor) {
-        let dst = x.data, src = words
+        let dst = x.data, src = words.pointer
         forEachSlice(count) { lo, hi in cmask_apply(dst + lo, src + lo / 16, hi - lo) }
     }
-
-    deinit { StoragePool.shared.give(UnsafeMutableRawPointer(words), bytes: Self.bytes(count)) }
-
-    private static func bytes(_ count: Int) -> Int { max(64, (count + 15) / 16 * 2) }
 }
 
 /// Runs `body(lo, hi)` over slices of 0..<total in parallel (`parallelFor`), each starting at a multiple of 16 (so
