@@ -17,12 +17,18 @@ final class BF16ParityTests: XCTestCase {
             let scale = max(maxAbs(reference.data, reference.count), 1e-8)
             let fp32 = maxAbsDiff(try model.forward(input, training: false).data, reference.data, reference.count) / scale
             model.precision = .bf16
-            let bf16 = maxAbsDiff(try model.forward(input, training: false).data, reference.data, reference.count) / scale
             let torch = try XCTUnwrap(f.scalars["autocast_deviation"] as? Double)
-            report.append(String(format: "%@ ours bf16 %.2e (fp32 %.2e), PyTorch autocast %.2e", arch, bf16, fp32, torch))
             XCTAssertLessThan(fp32, 1e-4, "\(arch) fp32 logits")
-            XCTAssertLessThanOrEqual(bf16, 3 * torch, "\(arch): ours in bf16 \(bf16), PyTorch's autocast \(torch)")
-            XCTAssertGreaterThan(bf16, 10 * fp32, "\(arch): bf16 really rounds (else the test would not look at it)")
+            let saved = GEMM.bf16Engine
+            defer { GEMM.bf16Engine = saved }
+            for engine in BF16Engine.allCases {
+                GEMM.bf16Engine = engine
+                let bf16 = maxAbsDiff(try model.forward(input, training: false).data, reference.data, reference.count) / scale
+                report.append(String(format: "%@ ours bf16 (engine %@) %.2e (fp32 %.2e), PyTorch autocast %.2e", arch,
+                                     engine.rawValue, bf16, fp32, torch))
+                XCTAssertLessThanOrEqual(bf16, 3 * torch, "\(arch), engine \(engine): ours in bf16 \(bf16), PyTorch's autocast \(torch)")
+                XCTAssertGreaterThan(bf16, 10 * fp32, "\(arch): bf16 really rounds (else the test would not look at it)")
+            }
         }
         print("bf16 full-width deviation from float64 logits: " + report.joined(separator: "; "))
     }
