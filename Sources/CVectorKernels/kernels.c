@@ -140,12 +140,15 @@ static void widen_avx2(const uint16_t *src, float *dst, size_t count) {
 
 int cbf16_path(void) {
 #ifdef HAVE_X86_PATHS
+    // Worker threads may ask at once: each computes the same value, and the atomics make that race well defined.
     static int path = -1;
-    if (path < 0) {
+    int known = __atomic_load_n(&path, __ATOMIC_RELAXED);
+    if (known < 0) {
         __builtin_cpu_init();
-        path = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+        known = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&path, known, __ATOMIC_RELAXED);
     }
-    return path;
+    return known;
 #else
     return 0;
 #endif
